@@ -1,0 +1,74 @@
+package httpapi
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/keypost/keypost/internal/sse"
+	"github.com/keypost/keypost/protocol"
+)
+
+var keepAliveComment = sse.AppendComment(nil, "keep-alive")
+
+// events serves GET /v1/events (§1, §2): every connection is a new session
+// (§3.2). The handler's goroutine is the session's only writer: it takes
+// everything queued, writes it, flushes once, and waits for more.
+func (s *Server) events(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet {
+		w.Header().Set("Allow", "GET")
+		writeError(w, fail(protocol.CodeMethodNotAllowed, "use GET"))
+		return
+	}
+	sess, err := s.relay.Open(clientAddr(r))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	defer s.relay.StreamEnded(sess)
+	s.log.Debug("stream opened", "session", sess.ID(), "addr", r.RemoteAddr)
+
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache, no-transform")
+	h.Set("X-Accel-Buffering", "no")
+	rc := http.NewResponseController(w)
+	w.WriteHeader(http.StatusOK)
+
+	keepAlive := time.NewTicker(s.cfg.KeepAlive)
+	defer keepAlive.Stop()
+	var prev []byte
+	wrote := true
+	for {
+		b, closed := sess.Take(prev)
+		if len(b) > 0 {
+			if !s.write(rc, w, b) {
+				return
+			}
+			prev, wrote = b, true
+			continue
+		}
+		if closed {
+			return
+		}
+		select {
+		case <-sess.Wake():
+		case <-r.Context().Done():
+			return
+		case <-keepAlive.C:
+			if !wrote && !s.write(rc, w, keepAliveComment) {
+				return
+			}
+			wrote = false
+		}
+	}
+}
+
+// write writes b and flushes, under a deadline so a stalled reader cannot
+// hold the stream forever.
+func (s *Server) write(rc *http.ResponseController, w http.ResponseWriter, b []byte) bool {
+	_ = rc.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
+	if _, err := w.Write(b); err != nil {
+		return false
+	}
+	return rc.Flush() == nil
+}

@@ -1,0 +1,140 @@
+package httpapi
+
+import (
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"time"
+
+	"github.com/keypost/keypost/protocol"
+	"github.com/keypost/keypost/relay"
+)
+
+// verb handles one signed POST whose signature, digest and nonce have been
+// verified; key is the acting identity (§4.5).
+type verb func(sess *relay.Session, key protocol.Key, body []byte) (any, error)
+
+// post wraps a verb with what every POST shares: method, content type,
+// body limit, the RFC 9421 signature, the session, the signer check and the
+// nonce. The cheap checks run before the Ed25519 verification.
+func (s *Server) post(v verb) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		res, err := s.handlePost(r, v)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		writeJSON(w, res)
+	})
+}
+
+func (s *Server) handlePost(r *http.Request, v verb) (any, error) {
+	if r.Method != http.MethodPost {
+		return nil, &apiError{code: protocol.CodeMethodNotAllowed, detail: "use POST"}
+	}
+	if ce := r.Header.Get("Content-Encoding"); ce != "" && ce != "identity" {
+		return nil, fail(protocol.CodeUnsupportedMedia, "Content-Encoding is not accepted; send the body as is")
+	}
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+		return nil, fail(protocol.CodeUnsupportedMedia, "Content-Type must be application/json")
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, s.maxBody))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, fail(protocol.CodeBodyTooLarge, "the body is larger than max_body_bytes")
+		}
+		return nil, fail(protocol.CodeBadRequest, "the body could not be read")
+	}
+	sig, err := protocol.ParseSignature(r.Header)
+	if err != nil {
+		return nil, err
+	}
+	sessID := r.Header.Get("Relay-Session")
+	sess, err := s.relay.Lookup(sessID)
+	if err != nil {
+		return nil, err
+	}
+	// The signer must be the session's key (§4.5); on /v1/auth, the key
+	// being bound.
+	var key protocol.Key
+	if r.URL.Path == protocol.PathAuth {
+		var req protocol.AuthRequest
+		if err := decodeStrict(body, &req); err != nil {
+			return nil, err
+		}
+		if key, err = protocol.ParseKey(req.Key); err != nil {
+			return nil, err
+		}
+	} else if k := sess.Key(); k != nil {
+		key = *k
+	} else {
+		return nil, fail(protocol.CodeKeyMismatch, "the session has no key yet; POST /v1/auth first")
+	}
+	if sig.KeyID != key {
+		return nil, fail(protocol.CodeKeyMismatch, "the request is not signed by the session's key")
+	}
+	if err := sig.CheckDigest(r.Header, body); err != nil {
+		return nil, err
+	}
+	if err := sig.Verify(r.Method, r.URL.EscapedPath(), sessID, r.Header.Get("Content-Digest"), time.Now()); err != nil {
+		return nil, err
+	}
+	if err := s.relay.UseNonce(sess, sig.Nonce); err != nil {
+		return nil, err
+	}
+	return v(sess, key, body)
+}
+
+func (s *Server) auth(sess *relay.Session, key protocol.Key, _ []byte) (any, error) {
+	if err := s.relay.Auth(sess, key); err != nil {
+		return nil, err
+	}
+	return protocol.OK{OK: true}, nil
+}
+
+func (s *Server) challenge(sess *relay.Session, _ protocol.Key, body []byte) (any, error) {
+	var req protocol.ChallengeRequest
+	if err := decodeStrict(body, &req); err != nil {
+		return nil, err
+	}
+	if err := s.relay.Challenge(sess, req.ID); err != nil {
+		return nil, err
+	}
+	return protocol.OK{OK: true}, nil
+}
+
+func (s *Server) pong(sess *relay.Session, _ protocol.Key, body []byte) (any, error) {
+	var req protocol.PongRequest
+	if err := decodeStrict(body, &req); err != nil {
+		return nil, err
+	}
+	if err := s.relay.Pong(sess, req.ID); err != nil {
+		return nil, err
+	}
+	return protocol.OK{OK: true}, nil
+}
+
+func (s *Server) send(sess *relay.Session, _ protocol.Key, body []byte) (any, error) {
+	msgs, err := decodeSend(body, s.relay.Config().MaxRecipients)
+	if err != nil {
+		return nil, err
+	}
+	results, err := s.relay.Send(sess, msgs)
+	if err != nil {
+		return nil, err
+	}
+	return protocol.SendResponse{Results: results}, nil
+}
+
+func (s *Server) ack(sess *relay.Session, _ protocol.Key, body []byte) (any, error) {
+	acks, err := decodeAck(body)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.relay.Ack(sess, acks); err != nil {
+		return nil, err
+	}
+	return protocol.OK{OK: true}, nil
+}

@@ -1,0 +1,106 @@
+package relay
+
+import (
+	"time"
+
+	"github.com/keypost/keypost/protocol"
+)
+
+// entity is a user as the relay knows it, keyed by public key (§3). It
+// outlives a dropped stream for the retention time (§7) with the messages
+// held for it and the receipts owed to it. All fields are guarded by Relay.mu.
+type entity struct {
+	key    protocol.Key
+	keyStr string
+
+	sess    *Session // the session bound to the key now, any state but ended
+	last    *Session // the last session that was bound; kept for acks after it ended
+	dropped bool     // removed from the registry; late references ignore it
+
+	// Retention (§7): while offline, the entity is dropped at retainUntil.
+	// While a new session is binding, the time left is kept in retainLeft.
+	everReady   bool
+	retainUntil time.Time
+	retainLeft  time.Duration
+	timer       *time.Timer
+
+	// As a recipient: messages held for it, in accept order, and per sender.
+	held      list[*message]
+	pairs     map[protocol.Key]*pair
+	heldBytes int
+
+	// As a sender: messages it sent still held somewhere, settled ids
+	// remembered for de-duplication, and receipts it has not acknowledged.
+	sentBytes int
+	pending   map[protocol.ID]*message
+	settled   map[protocol.ID]settledID
+	settledQ  []settledID // in settle order, for expiry
+	receipts  map[protocol.ID]*node[*receipt]
+	receiptQ  list[*receipt]
+}
+
+// pair is §8's queue of messages from one sender to one recipient that are
+// not yet acknowledged: at most MaxPendingPerPair, in order.
+type pair struct {
+	msgs []*message
+}
+
+type settledID struct {
+	id   protocol.ID
+	to   protocol.Key
+	hash uint64
+	at   time.Time
+}
+
+type receipt struct {
+	ev     protocol.ReceiptEvent
+	id     protocol.ID
+	to     protocol.Key
+	sentOn *Session // never sent twice on one stream
+}
+
+func newEntity(k protocol.Key) *entity {
+	return &entity{
+		key:      k,
+		keyStr:   k.String(),
+		pairs:    make(map[protocol.Key]*pair),
+		pending:  make(map[protocol.ID]*message),
+		settled:  make(map[protocol.ID]settledID),
+		receipts: make(map[protocol.ID]*node[*receipt]),
+	}
+}
+
+// online reports whether the entity has a ready session.
+func (e *entity) online() bool { return e.sess != nil && e.sess.state == stateReady }
+
+// empty reports whether nothing would be lost by dropping the entity.
+func (e *entity) empty() bool {
+	return e.held.len == 0 && e.receiptQ.len == 0 && len(e.pending) == 0
+}
+
+// forgetSettled drops settled ids older than the dedup window.
+func (e *entity) forgetSettled(now time.Time, window time.Duration) {
+	i := 0
+	for ; i < len(e.settledQ); i++ {
+		s := e.settledQ[i]
+		if now.Sub(s.at) < window {
+			break
+		}
+		if cur, ok := e.settled[s.id]; ok && cur.at.Equal(s.at) {
+			delete(e.settled, s.id)
+		}
+	}
+	if i > 0 {
+		e.settledQ = append(e.settledQ[:0], e.settledQ[i:]...)
+	}
+}
+
+func (e *entity) remember(s settledID, maxCount int) {
+	if len(e.settledQ) >= maxCount {
+		old := e.settledQ[0]
+		delete(e.settled, old.id)
+		e.settledQ = e.settledQ[1:]
+	}
+	e.settled[s.id] = s
+	e.settledQ = append(e.settledQ, s)
+}
