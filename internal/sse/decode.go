@@ -41,8 +41,8 @@ type Event struct {
 	Retry time.Duration
 }
 
-// A Decoder reads events from an event stream. It is not safe for
-// concurrent use.
+// A Decoder reads events from an event stream. Create one with NewDecoder;
+// it is not safe for concurrent use.
 //
 // Following the spec, a trailing event that is not ended by a blank line
 // before end of stream is discarded, not dispatched, and so is a final line
