@@ -58,6 +58,7 @@ func decodeSend(body []byte, maxRecipients int) ([]relay.Outgoing, error) {
 		o := &out[i]
 		o.ToStr = m.To
 		if m.ID != nil {
+			o.IDStr = *m.ID
 			id, err := protocol.ParseID(*m.ID)
 			if err != nil {
 				o.Err = protocol.CodeBadID

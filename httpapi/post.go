@@ -51,7 +51,7 @@ func (s *Server) handlePost(r *http.Request, v verb) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	sessID := r.Header.Get("Relay-Session")
+	sessID := protocol.FieldValue(r.Header, protocol.HeaderRelaySession)
 	sess, err := s.relay.Lookup(sessID)
 	if err != nil {
 		return nil, err
@@ -78,7 +78,7 @@ func (s *Server) handlePost(r *http.Request, v verb) (any, error) {
 	if err := sig.CheckDigest(r.Header, body); err != nil {
 		return nil, err
 	}
-	if err := sig.Verify(r.Method, r.URL.EscapedPath(), sessID, r.Header.Get("Content-Digest"), time.Now()); err != nil {
+	if err := sig.Verify(r.Method, r.URL.EscapedPath(), sessID, protocol.FieldValue(r.Header, protocol.HeaderContentDigest), time.Now()); err != nil {
 		return nil, err
 	}
 	if err := s.relay.UseNonce(sess, sig.Nonce); err != nil {

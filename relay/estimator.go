@@ -24,6 +24,7 @@ type estimator struct {
 		size int
 		at   time.Time
 	}
+	lastSmall time.Time // newest sample of at most smallSampleBytes
 }
 
 func newEstimator(initialBandwidth int) estimator {
@@ -48,6 +49,9 @@ func (e *estimator) sample(n int, d time.Duration, now time.Time) {
 	}
 	c := sizeClass(n)
 	e.recent[c].size, e.recent[c].at = n, now
+	if n <= smallSampleBytes {
+		e.lastSmall = now
+	}
 	e.samples++
 	if e.samples == 1 {
 		e.srtt, e.rttvar = d, d/2
@@ -93,8 +97,14 @@ func (e *estimator) timeout(n int, maxAckDelay, lo, hi time.Duration) time.Durat
 }
 
 // fresh reports whether a sample of a size in [n/2, 2n] is younger than
-// maxAge (§9.1: otherwise a padded ping goes first).
+// maxAge (§9.1: otherwise a padded ping goes first). Up to
+// smallSampleBytes, where the answer time is the round trip and not the
+// transfer, any small sample counts: a ping per "hi" would double the
+// traffic of a chat and teach nothing.
 func (e *estimator) fresh(n int, now time.Time, maxAge time.Duration) bool {
+	if n <= smallSampleBytes && !e.lastSmall.IsZero() && now.Sub(e.lastSmall) < maxAge {
+		return true
+	}
 	c := sizeClass(n)
 	for k := max(c-1, 0); k <= min(c+1, len(e.recent)-1); k++ {
 		s := e.recent[k]

@@ -14,7 +14,8 @@ type Outgoing struct {
 	To    protocol.Key // decoded (DecodeKey); point validity is checked here
 	ToStr string       // as the client wrote it, echoed in the result
 	ID    protocol.ID
-	HasID bool // false: the relay assigns an id
+	HasID bool   // false: the relay assigns an id
+	IDStr string // the id as the client wrote it, echoed when it is malformed
 	Data  string
 	Err   protocol.ErrorCode
 }
@@ -57,17 +58,19 @@ func (r *Relay) Send(s *Session, msgs []Outgoing) ([]protocol.SendResult, error)
 }
 
 func (r *Relay) sendOne(s *Session, from *entity, o *Outgoing, now time.Time) protocol.SendResult {
-	if !o.HasID && o.Err == "" {
-		o.ID, o.HasID = protocol.NewID(), true
-	}
 	res := protocol.SendResult{To: o.ToStr, Status: protocol.StatusRejected}
-	if o.HasID {
-		res.ID = o.ID.String()
-	}
 	if o.Err != "" {
-		res.Code = o.Err
+		// Every result carries an id: a malformed one is echoed as written.
+		res.ID, res.Code = o.IDStr, o.Err
+		if res.ID == "" {
+			res.ID = protocol.NewID().String()
+		}
 		return res
 	}
+	if !o.HasID {
+		o.ID, o.HasID = protocol.NewID(), true
+	}
+	res.ID = o.ID.String()
 	hash := maphash.String(r.seed, o.Data)
 	// A message is identified by (sender, id): a retry returns the
 	// original result and makes no copy.

@@ -200,7 +200,9 @@ func (c *Client) Request(path string, body []byte) *http.Request {
 		c.tb.Fatal(err)
 	}
 	req.Header.Set("Content-Type", "application/json")
-	protocol.SignRequest(req.Header, c.Priv, http.MethodPost, path, c.Session, body, c.nonce.Add(1), time.Now())
+	if err := protocol.SignRequest(req.Header, c.Priv, http.MethodPost, path, c.Session, body, c.nonce.Add(1), time.Now()); err != nil {
+		c.tb.Fatal(err)
+	}
 	return req
 }
 
