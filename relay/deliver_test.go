@@ -311,3 +311,48 @@ func TestMemoryCaps(t *testing.T) {
 		}
 	})
 }
+
+// A stream whose unwritten output passes its cap is closed as a slow
+// reader; what was held for it stays held (§7) and is redelivered.
+func TestSlowReaderClosedMessagesKept(t *testing.T) {
+	run(t, Config{MaxOutboxBytes: 12 << 10}, func(t *testing.T, r *Relay) {
+		a, b := ready(t, r), ready(t, r)
+		// b never takes its output. The third message passes the cap: it
+		// is held, the stream is closed, and b is offline from then on.
+		c := ready(t, r)
+		res := a.send(msgTo(b, strings.Repeat("x", 3000)), msgTo(b, strings.Repeat("y", 3000)), msgTo(b, strings.Repeat("z", 3000)))
+		for _, x := range res {
+			if x.Status != protocol.StatusAccepted {
+				t.Fatalf("%+v", x)
+			}
+		}
+		if res := c.send(msgTo(b, "late")); res[0].Code != protocol.CodeRecipientOffline {
+			t.Fatalf("after slow_reader: %+v", res[0])
+		}
+		b.pull()
+		if !b.ended || b.closed != protocol.CloseSlowReader {
+			t.Fatalf("ended=%v closing=%q, want slow_reader", b.ended, b.closed)
+		}
+		nb := b.reconnect()
+		for _, want := range []string{"x", "y", "z"} {
+			if m := nb.message(); m.Data[:1] != want {
+				t.Fatalf("redelivered %q first, want %q", m.Data[:1], want)
+			}
+		}
+	})
+}
+
+// The relay's total held bytes are capped: past it, send answers 503.
+func TestTotalHeldCap(t *testing.T) {
+	run(t, Config{MaxHeldTotal: 2 * (100 + messageOverhead)}, func(t *testing.T, r *Relay) {
+		a, b, c := ready(t, r), ready(t, r), ready(t, r)
+		data := strings.Repeat("x", 100)
+		if res := a.send(msgTo(b, data), msgTo(c, data), msgTo(c, data)); res[2].Code != protocol.CodeServerBusy {
+			t.Fatalf("past the total: %+v", res[2])
+		}
+		_, err := r.Send(a.s, []Outgoing{msgTo(b, data)})
+		if e, ok := err.(*Error); !ok || e.Code != protocol.CodeServerBusy || e.RetryAfter == 0 || e.Code.Status() != 503 {
+			t.Fatalf("at the total: %v", err)
+		}
+	})
+}
