@@ -93,8 +93,9 @@ func decodeKey[T string | []byte](s T) (Key, error) {
 	if len(s) != KeyLen {
 		return k, fmt.Errorf("%w: %d characters, want %d", ErrBadKey, len(s), KeyLen)
 	}
-	// The standard decoder skips CR and LF, so a 43-character string with a
-	// line break in it must be refused here. Copying into an array also lets
+	// The standard decoder skips CR and LF. A 43-character string with a
+	// line break would then be too short and fail anyway, but refuse it
+	// explicitly rather than rely on that. Copying into an array also lets
 	// Decode take a []byte without allocating.
 	var src [KeyLen]byte
 	for i := range KeyLen {
@@ -182,10 +183,30 @@ func computeD() *big.Int {
 	return d.Mod(d, fieldP)
 }
 
-// check decompresses k as RFC 8032 §5.1.3 describes, refusing non-canonical
-// encodings, and then tests for small order by computing 8·P with three
-// doublings.
+// check decompresses k, refusing non-canonical encodings, and then tests
+// for small order by computing 8·P with three doublings.
 func (k Key) check() keyStatus {
+	x, y, st := k.decompress()
+	if st != keyOK {
+		return st
+	}
+	p := fieldP
+	// 8·P in extended coordinates (X:Y:Z:T), x = X/Z, y = Y/Z, x·y = T/Z.
+	pt := extPoint{X: x, Y: y, Z: big.NewInt(1), T: new(big.Int).Mul(x, y)}
+	pt.T.Mod(pt.T, p)
+	for range 3 {
+		pt = pt.add(pt)
+	}
+	// Identity is (0:1), i.e. X = 0 and Y = Z.
+	if pt.X.Sign() == 0 && pt.Y.Cmp(pt.Z) == 0 {
+		return keySmallOrder
+	}
+	return keyOK
+}
+
+// decompress returns the affine coordinates of the point k encodes (RFC 8032
+// §5.1.3), or why it encodes none canonically.
+func (k Key) decompress() (x, y *big.Int, st keyStatus) {
 	p := fieldP
 	// The encoding is y in little-endian with the sign of x in the top bit.
 	var be [32]byte
@@ -194,9 +215,9 @@ func (k Key) check() keyStatus {
 	}
 	sign := be[0] >> 7
 	be[0] &= 0x7f
-	y := new(big.Int).SetBytes(be[:])
+	y = new(big.Int).SetBytes(be[:])
 	if y.Cmp(p) >= 0 {
-		return keyNonCanon
+		return nil, nil, keyNonCanon
 	}
 
 	// x² = (y² - 1) / (d·y² + 1). The denominator is never 0 because -1/d is
@@ -212,33 +233,20 @@ func (k Key) check() keyStatus {
 	x2 := u.Mul(u, v)
 	x2.Mod(x2, p)
 
-	var x *big.Int
 	if x2.Sign() == 0 {
 		if sign == 1 {
-			return keyNonCanon // -0 = 0: the sign bit would be a second encoding
+			return nil, nil, keyNonCanon // -0 = 0: the sign bit would be a second encoding
 		}
-		x = new(big.Int)
-	} else {
-		x = new(big.Int).ModSqrt(x2, p)
-		if x == nil {
-			return keyNotOnCurve
-		}
-		if uint8(x.Bit(0)) != sign {
-			x.Sub(p, x)
-		}
+		return new(big.Int), y, keyOK
 	}
-
-	// 8·P in extended coordinates (X:Y:Z:T), x = X/Z, y = Y/Z, x·y = T/Z.
-	pt := extPoint{X: x, Y: y, Z: big.NewInt(1), T: new(big.Int).Mul(x, y)}
-	pt.T.Mod(pt.T, p)
-	for range 3 {
-		pt = pt.add(pt)
+	x = new(big.Int).ModSqrt(x2, p)
+	if x == nil {
+		return nil, nil, keyNotOnCurve
 	}
-	// Identity is (0:1), i.e. X = 0 and Y = Z.
-	if pt.X.Sign() == 0 && pt.Y.Cmp(pt.Z) == 0 {
-		return keySmallOrder
+	if uint8(x.Bit(0)) != sign {
+		x.Sub(p, x)
 	}
-	return keyOK
+	return x, y, keyOK
 }
 
 // extPoint is a point of edwards25519 in extended twisted Edwards
