@@ -1,0 +1,114 @@
+package cli
+
+import (
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/keypost/keypost/httpapi"
+	"github.com/keypost/keypost/relay"
+)
+
+// setting is one row of the serve command's table of limits and timers: a
+// flag, its help text, and a pflag.Value bound to the field it sets, which
+// holds the default when the flag is registered.
+type setting struct {
+	name  string
+	usage string
+	bind  func(*serveOptions) pflag.Value
+}
+
+// durationSetting is a setting for a time.Duration field.
+func durationSetting(name string, def time.Duration, field func(*serveOptions) *time.Duration, usage string) setting {
+	return setting{name, usage, func(o *serveOptions) pflag.Value {
+		p := field(o)
+		*p = def
+		return (*durationValue)(p)
+	}}
+}
+
+// intSetting is a setting for an int field.
+func intSetting(name string, def int, field func(*serveOptions) *int, usage string) setting {
+	return setting{name, usage, func(o *serveOptions) pflag.Value {
+		p := field(o)
+		*p = def
+		return (*intValue)(p)
+	}}
+}
+
+// settings maps every limit and timer of relay.Config and httpapi.Config
+// to a flag (and so to an environment variable, see envName), in the order
+// --help lists them. The defaults are the packages' own Default…
+// constants; a test checks that this table covers every such field of
+// relay.Config and agrees with relay's defaults.
+var settings = []setting{
+	// Timers of a session's life (protocol §2, §4, §7).
+	durationSetting("session-resend", relay.DefaultSessionResend, func(o *serveOptions) *time.Duration { return &o.relay.SessionResend },
+		"re-send the session event this often until the stream is authorized (§2.1)"),
+	durationSetting("auth-timeout", relay.DefaultAuthTimeout, func(o *serveOptions) *time.Duration { return &o.relay.AuthTimeout },
+		"close a stream not authorized this long after it opened (§2.2)"),
+	durationSetting("register-timeout", relay.DefaultRegisterTimeout, func(o *serveOptions) *time.Duration { return &o.relay.RegisterTimeout },
+		"close a session not ready this long after its auth (§4)"),
+	intSetting("challenges", relay.DefaultChallenges, func(o *serveOptions) *int { return &o.relay.Challenges },
+		"registration checks sent one after another (§4)"),
+	durationSetting("retention", relay.DefaultRetention, func(o *serveOptions) *time.Duration { return &o.relay.Retention },
+		"how long an offline key keeps its messages and receipts (§7)"),
+
+	// Messages and requests (§8, §9.4, §10).
+	intSetting("max-pending-per-pair", relay.DefaultMaxPendingPerPair, func(o *serveOptions) *int { return &o.relay.MaxPendingPerPair },
+		"unacknowledged messages per sender→recipient pair (§8)"),
+	intSetting("max-message-bytes", relay.DefaultMaxMessageBytes, func(o *serveOptions) *int { return &o.relay.MaxMessageBytes },
+		"largest message data, in UTF-8 bytes (§9.4)"),
+	intSetting("max-body-bytes", relay.DefaultMaxBodyBytes, func(o *serveOptions) *int { return &o.relay.MaxBodyBytes },
+		"largest request body, in bytes"),
+	intSetting("max-recipients", relay.DefaultMaxRecipients, func(o *serveOptions) *int { return &o.relay.MaxRecipients },
+		"entries in one send request (§10)"),
+	durationSetting("dedup-window", relay.DefaultDedupWindow, func(o *serveOptions) *time.Duration { return &o.relay.DedupWindow },
+		"how long settled message ids are remembered to drop duplicates"),
+	intSetting("max-dedup-per-sender", relay.DefaultMaxDedupPerSender, func(o *serveOptions) *int { return &o.relay.MaxDedupPerSender },
+		"settled message ids remembered per sender"),
+
+	// Liveness and delivery (§9).
+	durationSetting("ping-interval", relay.DefaultPingInterval, func(o *serveOptions) *time.Duration { return &o.relay.PingInterval },
+		"ping a session heard nothing from for this long (§9)"),
+	intSetting("dead-pings", relay.DefaultDeadPings, func(o *serveOptions) *int { return &o.relay.DeadPings },
+		"unanswered pings in a row before a session is dead (§9.3)"),
+	durationSetting("ack-timeout-min", relay.DefaultAckTimeoutMin, func(o *serveOptions) *time.Duration { return &o.relay.AckTimeoutMin },
+		"floor of the ack timeout (§9.3)"),
+	durationSetting("ack-timeout-max", relay.DefaultAckTimeoutMax, func(o *serveOptions) *time.Duration { return &o.relay.AckTimeoutMax },
+		"ceiling of the ack timeout (§9.3)"),
+	durationSetting("max-ack-delay", relay.DefaultMaxAckDelay, func(o *serveOptions) *time.Duration { return &o.relay.MaxAckDelay },
+		"how long clients may wait before acking (§9.3)"),
+	intSetting("max-attempts", relay.DefaultMaxAttempts, func(o *serveOptions) *int { return &o.relay.MaxAttempts },
+		"writes of one message before it is undeliverable (§9.3)"),
+	durationSetting("sample-max-age", relay.DefaultSampleMaxAge, func(o *serveOptions) *time.Duration { return &o.relay.SampleMaxAge },
+		"age after which a link measurement is stale (§9.1)"),
+	intSetting("max-ping-pad", relay.DefaultMaxPingPad, func(o *serveOptions) *int { return &o.relay.MaxPingPad },
+		"largest ping pad, in bytes (§9.1)"),
+	intSetting("initial-bandwidth", relay.DefaultInitialBandwidth, func(o *serveOptions) *int { return &o.relay.InitialBandwidth },
+		"bytes/s assumed for a link until it is measured"),
+
+	// Memory bounds: each one's overflow is refused or closes a stream.
+	intSetting("max-held-per-recipient", relay.DefaultMaxHeldPerRecipient, func(o *serveOptions) *int { return &o.relay.MaxHeldPerRecipient },
+		"bytes held for one recipient, from all senders"),
+	intSetting("max-held-per-sender", relay.DefaultMaxHeldPerSender, func(o *serveOptions) *int { return &o.relay.MaxHeldPerSender },
+		"bytes held from one sender, for all recipients"),
+	intSetting("max-held-total", relay.DefaultMaxHeldTotal, func(o *serveOptions) *int { return &o.relay.MaxHeldTotal },
+		"bytes held in the whole relay"),
+	intSetting("max-unacked-receipts", relay.DefaultMaxUnackedReceipts, func(o *serveOptions) *int { return &o.relay.MaxUnackedReceipts },
+		"unacknowledged receipts per key before its sends are refused (429)"),
+	intSetting("max-unauth-streams", relay.DefaultMaxUnauthStreams, func(o *serveOptions) *int { return &o.relay.MaxUnauthStreams },
+		"streams not yet authorized, in total"),
+	intSetting("max-unauth-per-addr", relay.DefaultMaxUnauthPerAddr, func(o *serveOptions) *int { return &o.relay.MaxUnauthPerAddr },
+		"streams not yet authorized, per client IP address"),
+	intSetting("max-outbox-bytes", relay.DefaultMaxOutboxBytes, func(o *serveOptions) *int { return &o.relay.MaxOutboxBytes },
+		"unwritten bytes of one stream before it is closed as a slow reader"),
+
+	// The HTTP transport.
+	durationSetting("keep-alive", httpapi.DefaultKeepAlive, func(o *serveOptions) *time.Duration { return &o.http.KeepAlive },
+		"send an SSE comment on a stream idle this long, so proxies keep it open"),
+	durationSetting("write-timeout", httpapi.DefaultWriteTimeout, func(o *serveOptions) *time.Duration { return &o.http.WriteTimeout },
+		"drop a stream whose client takes longer than this to take one write"),
+	durationSetting("shutdown-timeout", defaultShutdownTimeout, func(o *serveOptions) *time.Duration { return &o.shutdownTimeout },
+		"on SIGINT/SIGTERM, wait this long for requests to finish before cutting connections"),
+}

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Runs every test of keypost: vet, the Go tests under the race detector,
+# a short run of every fuzz target, every benchmark once (so they keep
+# compiling), and the browser client's tests in headless Chromium.
+# It installs what the tests need and is missing (Debian's chromium, the
+# npm packages of web/), so it works on a fresh machine; CI runs it as is.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+FUZZTIME=${FUZZTIME:-4s}
+
+step() { printf '\n== %s\n' "$*"; }
+
+if [ -f web/package.json ]; then
+  if ! command -v chromium >/dev/null 2>&1; then
+    step "installing Debian's chromium (browser tests)"
+    if [ "$(id -u)" -ne 0 ]; then
+      echo "chromium is missing: run 'apt-get install -y chromium' as root" >&2
+      exit 1
+    fi
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  fi
+  step "npm ci (web/)"
+  (cd web && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
+step "go vet"
+go vet ./...
+
+step "go test -race"
+go test -race -count=1 ./...
+
+step "fuzz targets, $FUZZTIME each"
+grep -rl --include='*_test.go' '^func Fuzz' . | while read -r f; do
+  dir=$(dirname "$f")
+  for target in $(grep -o '^func Fuzz[A-Za-z0-9_]*' "$f" | sed 's/^func //'); do
+    echo "$dir $target"
+    go test -run '^$' -fuzz "^${target}\$" -fuzztime "$FUZZTIME" "$dir" >/dev/null
+  done
+done
+
+step "benchmarks, once"
+go test -run '^$' -bench . -benchtime 1x ./... >/dev/null
+
+if [ -f web/package.json ]; then
+  step "browser client (web/): type check, unit tests, Chromium"
+  (cd web && npm test)
+fi
+step "all tests passed"
