@@ -10,6 +10,34 @@ import (
 	"github.com/keypost/keypost/relay"
 )
 
+// Timeouts of the http.Server in front of the handler (NewHTTPServer).
+const (
+	// ReadHeaderTimeout bounds a client that opens a connection and sends
+	// its headers slowly (slowloris).
+	ReadHeaderTimeout = 10 * time.Second
+	// ReadTimeout bounds reading a whole request, body included. It does
+	// not cut streams: net/http lifts the read deadline once a request's
+	// body is read, and a stream's GET has none (TestStreamOutlivesReadTimeout).
+	ReadTimeout = 30 * time.Second
+	// IdleTimeout closes keep-alive connections idle between requests.
+	IdleTimeout = 120 * time.Second
+	// MaxHeaderBytes bounds request headers; signed requests need ~1 KiB.
+	MaxHeaderBytes = 64 << 10
+)
+
+// NewHTTPServer returns an http.Server for h with the timeouts above. It
+// sets no WriteTimeout: that would cut every SSE stream after a fixed time;
+// the stream handler puts a deadline on each write instead.
+func NewHTTPServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: ReadHeaderTimeout,
+		ReadTimeout:       ReadTimeout,
+		IdleTimeout:       IdleTimeout,
+		MaxHeaderBytes:    MaxHeaderBytes,
+	}
+}
+
 // Defaults of Config.
 const (
 	DefaultKeepAlive    = 15 * time.Second // SSE comment on idle streams; the design asks for ≤ 30 s

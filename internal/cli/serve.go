@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -19,25 +18,6 @@ import (
 const (
 	defaultAddr            = "127.0.0.1:8080" // local only until the operator decides otherwise
 	defaultShutdownTimeout = 10 * time.Second
-)
-
-// Limits of the HTTP server. They are not flags: they guard the server
-// itself rather than shape the protocol, and the protocol's own limits
-// (body size, stream timeouts) are enforced by httpapi.
-const (
-	// readHeaderTimeout bounds a client that opens a connection and sends
-	// its headers slowly (slowloris).
-	readHeaderTimeout = 10 * time.Second
-	// readTimeout bounds reading a whole request, body included. It does not
-	// cut SSE streams: a GET has no body, and net/http clears the read
-	// deadline once the body is read.
-	readTimeout = 30 * time.Second
-	// idleTimeout closes keep-alive connections between requests.
-	idleTimeout = 120 * time.Second
-	// maxHeaderBytes is far above what a signed request needs.
-	maxHeaderBytes = 64 << 10
-	// There is no WriteTimeout: it would cut every SSE stream after a fixed
-	// time. httpapi sets a deadline on each write instead (--write-timeout).
 )
 
 // serveOptions is the serve command's configuration, filled from flags,
@@ -142,17 +122,11 @@ func serve(ctx context.Context, o *serveOptions, stderr io.Writer) error {
 	hc := o.http
 	hc.AllowedOrigins = o.origins
 	hc.Logger = log
-	srv := &http.Server{
-		Handler:           httpapi.New(r, hc),
-		ReadHeaderTimeout: readHeaderTimeout,
-		ReadTimeout:       readTimeout,
-		IdleTimeout:       idleTimeout,
-		MaxHeaderBytes:    maxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-		// Requests get a context of their own, not ctx: if a signal
-		// cancelled them, SSE handlers would return before the relay could
-		// send them closing {"code":"shutdown"}.
-	}
+	// Requests get a context of their own, not ctx: if a signal cancelled
+	// them, SSE handlers would return before the relay could send them
+	// closing {"code":"shutdown"}.
+	srv := httpapi.NewHTTPServer(httpapi.New(r, hc))
+	srv.ErrorLog = slog.NewLogLogger(log.Handler(), slog.LevelWarn)
 	addr := ln.Addr().String()
 	log.Info("listening", "addr", addr, "version", version())
 	fmt.Fprintf(stderr, "keypost listening on http://%s\n", addr)
