@@ -73,11 +73,6 @@ func newEntity(k protocol.Key) *entity {
 // online reports whether the entity has a ready session.
 func (e *entity) online() bool { return e.sess != nil && e.sess.state == stateReady }
 
-// empty reports whether nothing would be lost by dropping the entity.
-func (e *entity) empty() bool {
-	return e.held.len == 0 && e.receiptQ.len == 0 && len(e.pending) == 0
-}
-
 // forgetSettled drops settled ids older than the dedup window.
 func (e *entity) forgetSettled(now time.Time, window time.Duration) {
 	i := 0
@@ -98,7 +93,9 @@ func (e *entity) forgetSettled(now time.Time, window time.Duration) {
 func (e *entity) remember(s settledID, maxCount int) {
 	if len(e.settledQ) >= maxCount {
 		old := e.settledQ[0]
-		delete(e.settled, old.id)
+		if cur, ok := e.settled[old.id]; ok && cur.at.Equal(old.at) {
+			delete(e.settled, old.id)
+		}
 		e.settledQ = e.settledQ[1:]
 	}
 	e.settled[s.id] = s

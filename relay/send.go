@@ -170,13 +170,13 @@ func (r *Relay) deliver(s *Session, m *message, now time.Time) {
 
 // write puts one copy of m on s's stream with the given ack timeout.
 func (r *Relay) write(s *Session, m *message, timeout time.Duration, now time.Time) {
-	m.attempt++
 	gen, ok := s.send(protocol.EventMessage, protocol.MessageEvent{
-		ID: m.idStr, From: m.from.keyStr, Data: m.data, SentAt: m.sentAt, Attempt: m.attempt,
+		ID: m.idStr, From: m.from.keyStr, Data: m.data, SentAt: m.sentAt, Attempt: m.attempt + 1,
 	})
 	if !ok {
 		return // the stream was closed; m stays held for redelivery
 	}
+	m.attempt++
 	m.writtenOn, m.writtenAt, m.gen = s, now, gen
 	m.timeout, m.deadline, m.suspect = timeout, now.Add(timeout), false
 	m.wireBytes = len(m.data) + messageOverhead

@@ -206,6 +206,7 @@ func (r *Relay) resendSuspects(s *Session, pingSent, now time.Time) {
 			continue
 		}
 		if s.out.unwritten(m.gen) { // never queue a copy behind an unwritten one
+			s.schedule(now.Add(r.cfg.AckTimeoutMin)) // look again: ping, then resend
 			continue
 		}
 		r.write(s, m, min(2*m.timeout, r.cfg.AckTimeoutMax), now)
