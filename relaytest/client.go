@@ -47,7 +47,7 @@ func (s *Server) NewClient(tb testing.TB) *Client {
 		tb.Fatal(err)
 	}
 	k, _ := protocol.KeyFromPublic(pub)
-	return &Client{tb: tb, URL: s.URL, HTTP: s.HTTP.Client(), Priv: priv, Key: k}
+	return &Client{tb: tb, URL: s.URL, HTTP: s.Client, Priv: priv, Key: k}
 }
 
 // WithKey returns a new unconnected client with the same key as c.
@@ -124,6 +124,11 @@ func (c *Client) Next() sse.Event {
 
 // TryNext returns the next event within d, or false.
 func (c *Client) TryNext(d time.Duration) (sse.Event, bool) {
+	select { // an event already there wins over an expired wait
+	case ev, ok := <-c.events:
+		return ev, ok
+	default:
+	}
 	select {
 	case ev, ok := <-c.events:
 		return ev, ok

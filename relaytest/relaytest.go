@@ -6,6 +6,7 @@
 package relaytest
 
 import (
+	"net/http"
 	"net/http/httptest"
 	"testing"
 
@@ -15,9 +16,10 @@ import (
 
 // Server is a relay served over HTTP for a test.
 type Server struct {
-	URL   string
-	Relay *relay.Relay
-	HTTP  *httptest.Server
+	URL    string
+	Relay  *relay.Relay
+	HTTP   *httptest.Server // nil for a pipe server
+	Client *http.Client     // speaks to this server
 }
 
 // NewServer starts a relay with cfg on 127.0.0.1 and stops it when the test
@@ -31,5 +33,5 @@ func NewServer(tb testing.TB, cfg relay.Config) *Server {
 		ts.CloseClientConnections()
 		ts.Close()
 	})
-	return &Server{URL: ts.URL, Relay: r, HTTP: ts}
+	return &Server{URL: ts.URL, Relay: r, HTTP: ts, Client: ts.Client()}
 }
