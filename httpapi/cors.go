@@ -16,6 +16,7 @@ func (s *Server) cors(w http.ResponseWriter, r *http.Request) bool {
 	h := w.Header()
 	h.Add("Vary", "Origin")
 	if s.origins != nil && !s.origins[origin] {
+		s.obs.Refused(LimitCORSOrigin)
 		return false // no CORS headers: the browser refuses the answer
 	}
 	if s.origins == nil {

@@ -1,11 +1,13 @@
 package httpapi
 
 import (
+	"errors"
 	"net/http"
 	"time"
 
 	"github.com/keypost/keypost/internal/sse"
 	"github.com/keypost/keypost/protocol"
+	"github.com/keypost/keypost/relay"
 )
 
 var keepAliveComment = sse.AppendComment(nil, "keep-alive")
@@ -19,8 +21,16 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		writeError(w, fail(protocol.CodeMethodNotAllowed, "use GET"))
 		return
 	}
-	sess, err := s.relay.Open(clientAddr(r))
+	addr := s.clientAddr(r)
+	if limit, err := s.streams.acquire(addr); err != nil {
+		s.obs.Refused(limit)
+		writeError(w, err)
+		return
+	}
+	defer s.streams.release(addr)
+	sess, err := s.relay.Open(addr)
 	if err != nil {
+		s.refusedByRelay(err)
 		writeError(w, err)
 		return
 	}
@@ -67,8 +77,24 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 // hold the stream forever.
 func (s *Server) write(rc *http.ResponseController, w http.ResponseWriter, b []byte) bool {
 	_ = rc.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
-	if _, err := w.Write(b); err != nil {
-		return false
+	n, err := w.Write(b)
+	if err == nil {
+		err = rc.Flush()
 	}
-	return rc.Flush() == nil
+	s.obs.StreamWrite(n, err)
+	return err == nil
+}
+
+// refusedByRelay tells the Observer which of the relay's stream caps
+// refused a stream, if one did.
+func (s *Server) refusedByRelay(err error) {
+	var re *relay.Error
+	if !errors.As(err, &re) || re.Code != protocol.CodeTooManyStreams {
+		return
+	}
+	if re.Status == http.StatusServiceUnavailable {
+		s.obs.Refused(LimitUnauthStreams)
+	} else {
+		s.obs.Refused(LimitUnauthStreamsPerAddr)
+	}
 }

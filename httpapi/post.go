@@ -43,6 +43,7 @@ func (s *Server) handlePost(r *http.Request, v verb) (any, error) {
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
+			s.obs.Refused(LimitBodySize)
 			return nil, fail(protocol.CodeBodyTooLarge, "the body is larger than max_body_bytes")
 		}
 		return nil, fail(protocol.CodeBadRequest, "the body could not be read")
@@ -82,6 +83,12 @@ func (s *Server) handlePost(r *http.Request, v verb) (any, error) {
 		return nil, err
 	}
 	if err := s.relay.UseNonce(sess, sig.Nonce); err != nil {
+		return nil, err
+	}
+	// Rate limited by verified signer only, so nobody can spend another
+	// key's tokens; after the nonce, which a request consumes whatever
+	// its outcome (§4.2).
+	if err := s.limitKey(key); err != nil {
 		return nil, err
 	}
 	return v(sess, key, body)

@@ -54,6 +54,7 @@ func writeError(w http.ResponseWriter, err error) {
 	if p.Status == 0 {
 		p.Status = p.Code.Status()
 	}
+	setProblemCode(w, p.Code)
 	p.Type = protocol.ProblemType(p.Code)
 	p.Title = http.StatusText(p.Status)
 	h := w.Header()

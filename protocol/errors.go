@@ -27,7 +27,8 @@ const (
 	CodeBodyTooLarge     ErrorCode = "body_too_large"     // 413
 	CodeUnsupportedMedia ErrorCode = "unsupported_media"  // 415 not application/json, or Content-Encoding set
 	CodeReceiptsUnacked  ErrorCode = "receipts_unacked"   // 429 too many unacknowledged receipts
-	CodeTooManyStreams   ErrorCode = "too_many_streams"   // 429 / 503 unauthenticated stream caps
+	CodeTooManyStreams   ErrorCode = "too_many_streams"   // 429 / 503 stream caps: per address / in total
+	CodeRateLimited      ErrorCode = "rate_limited"       // 429 too many requests signed by one key; Retry-After
 	CodeServerBusy       ErrorCode = "server_busy"        // 503 the relay's memory cap is reached
 	CodeShuttingDown     ErrorCode = "shutting_down"      // 503 the relay is draining
 	CodeInternal         ErrorCode = "internal"           // 500
@@ -59,7 +60,7 @@ func (c ErrorCode) Status() int {
 		return http.StatusRequestEntityTooLarge
 	case CodeUnsupportedMedia:
 		return http.StatusUnsupportedMediaType
-	case CodeReceiptsUnacked, CodeTooManyStreams:
+	case CodeReceiptsUnacked, CodeTooManyStreams, CodeRateLimited:
 		return http.StatusTooManyRequests
 	case CodeServerBusy, CodeShuttingDown:
 		return http.StatusServiceUnavailable

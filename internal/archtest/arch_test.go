@@ -50,14 +50,25 @@ func TestImportDirection(t *testing.T) {
 	// Which of our packages each may depend on, transitively. A package not
 	// listed here may depend on anything but internal/cli.
 	allowed := map[string][]string{
-		"protocol":         {},
-		"internal/sse":     {},
-		"internal/replay":  {},
-		"internal/keyfile": {"protocol"},
-		"relay":            {"protocol", "internal/sse", "internal/replay"},
-		"httpapi":          {"protocol", "internal/sse", "internal/replay", "relay"},
-		"client":           {"protocol", "internal/sse"},
-		"relaytest":        {"protocol", "internal/sse", "internal/replay", "relay", "httpapi"},
+		"protocol":            {},
+		"internal/sse":        {},
+		"internal/replay":     {},
+		"internal/keyfile":    {"protocol"},
+		"relay":               {"protocol", "internal/sse", "internal/replay"},
+		"httpapi":             {"protocol", "internal/sse", "internal/replay", "relay"},
+		"client":              {"protocol", "internal/sse"},
+		"relaytest":           {"protocol", "internal/sse", "internal/replay", "relay", "httpapi"},
+		"metrics":             {"protocol", "internal/sse", "internal/replay", "relay", "httpapi"},
+		"metrics/metricstest": {},
+	}
+	// Third-party modules a package must not depend on, transitively: the
+	// core, the wire package, the transport and the SDK stay free of the
+	// metrics library (package metrics adapts their observers to it).
+	forbiddenThirdParty := map[string][]string{
+		"relay":    {"github.com/prometheus/"},
+		"protocol": {"github.com/prometheus/"},
+		"httpapi":  {"github.com/prometheus/"},
+		"client":   {"github.com/prometheus/"},
 	}
 	// Standard-library packages a package must not import directly.
 	forbiddenStd := map[string][]string{
@@ -82,8 +93,15 @@ func TestImportDirection(t *testing.T) {
 				t.Errorf("%s imports %s", name, d)
 			}
 		}
+		for _, d := range p.Deps {
+			for _, prefix := range forbiddenThirdParty[name] {
+				if strings.HasPrefix(d, prefix) {
+					t.Errorf("%s depends on %s", name, d)
+				}
+			}
+		}
 	}
-	for _, must := range []string{"protocol", "relay", "httpapi", "internal/sse"} {
+	for _, must := range []string{"protocol", "relay", "httpapi", "internal/sse", "metrics"} {
 		if _, ok := pkgs[must]; !ok {
 			t.Errorf("package %s not found: is the rule table stale?", must)
 		}

@@ -21,7 +21,7 @@ func TestMain(m *testing.M) {
 
 // listeningLine is what serve prints once it listens; tests and scripts
 // find the bound address in it.
-var listeningLine = regexp.MustCompile(`keypost listening on http://(\S+)\n`)
+var listeningLine = regexp.MustCompile(`keypost listening on https?://(\S+)\n`)
 
 // syncBuffer collects a command's output from several goroutines (serve
 // logs from the server's) and hands out the address of the listening line

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/keypost/keypost/httpapi"
 	"github.com/keypost/keypost/relay"
 )
@@ -64,8 +66,12 @@ func TestServeDefaults(t *testing.T) {
 		logFormat:       "text",
 		origins:         originsValue{"*"},
 		shutdownTimeout: 10 * time.Second,
-		http:            httpapi.Config{KeepAlive: httpapi.DefaultKeepAlive, WriteTimeout: httpapi.DefaultWriteTimeout},
-		relay:           o.relay,
+		http: httpapi.Config{
+			KeepAlive: httpapi.DefaultKeepAlive, WriteTimeout: httpapi.DefaultWriteTimeout,
+			MaxStreams: httpapi.DefaultMaxStreams, MaxStreamsPerAddr: httpapi.DefaultMaxStreamsPerAddr,
+			KeyRate: httpapi.DefaultKeyRate, KeyBurst: httpapi.DefaultKeyBurst,
+		},
+		relay: o.relay,
 	}
 	if !reflect.DeepEqual(*o, want) {
 		t.Errorf("options %+v, want %+v", *o, want)
@@ -131,39 +137,76 @@ func doubled(t *testing.T, def string) string {
 	return (2 * d).String()
 }
 
-// TestServeEverySetting sets each setting of the table by flag and by
-// environment variable, and checks that it lands in the field of the same
-// name and nowhere else.
+// samples are values for the settings whose default cannot simply be
+// doubled; each differs from the default.
+var samples = map[string]string{
+	"addr":            "127.0.0.1:9999",
+	"tls-cert":        "/etc/keypost/cert.pem",
+	"tls-key":         "/etc/keypost/key.pem",
+	"h2c":             "true",
+	"log-level":       "debug",
+	"log-format":      "json",
+	"cors-origins":    "https://a.example,https://b.example",
+	"drain-delay":     "5s",
+	"trusted-proxies": "127.0.0.1,10.0.0.0/8,::1",
+}
+
+// companions are settings that are only valid together: the test sets the
+// companion too (by flag) and expects it.
+var companions = map[string][2]string{
+	"tls-cert": {"tls-key", "/etc/keypost/key.pem"},
+	"tls-key":  {"tls-cert", "/etc/keypost/cert.pem"},
+}
+
+// sample is a valid value for setting s other than its default.
+func sample(t *testing.T, s setting) string {
+	if v, ok := samples[s.name]; ok {
+		return v
+	}
+	return doubled(t, s.bind(new(serveOptions)).String())
+}
+
+// TestServeEverySetting sets each setting of the table by flag, by
+// environment variable and by config file, and checks that it lands in
+// its field and nowhere else: for relay's and httpapi's limits, the field
+// of the same name.
 func TestServeEverySetting(t *testing.T) {
 	defaults, err := parseServe(t)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, s := range settings {
-		def := s.bind(new(serveOptions)).String()
-		val := doubled(t, def)
+		val := sample(t, s)
 		check := func(t *testing.T, o *serveOptions) {
 			t.Helper()
 			want := *defaults
-			var field reflect.Value
-			switch s.name {
-			case "keep-alive", "write-timeout":
-				field = reflect.ValueOf(&want.http).Elem().FieldByName(fieldName(s.name))
-			case "shutdown-timeout":
-				field = reflect.ValueOf(&want.shutdownTimeout).Elem()
-			default:
-				field = reflect.ValueOf(&want.relay).Elem().FieldByName(fieldName(s.name))
+			// The row's own Value sets the field of want...
+			v := s.bind(&want)
+			if err := v.Set(val); err != nil {
+				t.Fatal(err)
 			}
-			if !field.IsValid() {
-				t.Fatalf("no field for --%s", s.name)
+			if c, ok := companions[s.name]; ok {
+				for _, cs := range settings {
+					if cs.name == c[0] {
+						_ = cs.bind(&want).Set(c[1])
+					}
+				}
 			}
-			bindValue(t, field, val)
+			// ...which for the packages' limits and timers must be the
+			// field named like the flag.
+			if f := namedField(&want, s.name); f.IsValid() && reflect.DeepEqual(f.Interface(), namedField(defaults, s.name).Interface()) {
+				t.Fatalf("--%s does not set %s", s.name, fieldName(s.name))
+			}
 			if !reflect.DeepEqual(*o, want) {
 				t.Fatalf("--%s %s gave\n%+v\nwant\n%+v", s.name, val, *o, want)
 			}
 		}
+		var extra []string
+		if c, ok := companions[s.name]; ok {
+			extra = []string{"--" + c[0], c[1]}
+		}
 		t.Run(s.name+"/flag", func(t *testing.T) {
-			o, err := parseServe(t, "--"+s.name, val)
+			o, err := parseServe(t, append(extra, "--"+s.name+"="+val)...)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -171,27 +214,29 @@ func TestServeEverySetting(t *testing.T) {
 		})
 		t.Run(s.name+"/env", func(t *testing.T) {
 			t.Setenv(envName(s.name), val)
-			o, err := parseServe(t)
+			o, err := parseServe(t, extra...)
 			if err != nil {
 				t.Fatal(err)
 			}
 			check(t, o)
 		})
+		t.Run(s.name+"/file", func(t *testing.T) {
+			o, err := parseServe(t, append(extra, "--config", writeConfig(t, s.name+": "+strconv.Quote(val)+"\n"))...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			o.config = ""
+			check(t, o)
+		})
 	}
 }
 
-// bindValue sets an int or time.Duration field from its flag text.
-func bindValue(t *testing.T, field reflect.Value, text string) {
-	t.Helper()
-	switch p := field.Addr().Interface().(type) {
-	case *int:
-		n, _ := strconv.Atoi(text)
-		*p = n
-	case *time.Duration:
-		*p, _ = time.ParseDuration(text)
-	default:
-		t.Fatalf("field of type %s", field.Type())
+// namedField is the field of o.relay or o.http named like the flag, if any.
+func namedField(o *serveOptions, flag string) reflect.Value {
+	if f := reflect.ValueOf(&o.relay).Elem().FieldByName(fieldName(flag)); f.IsValid() {
+		return f
 	}
+	return reflect.ValueOf(&o.http).Elem().FieldByName(fieldName(flag))
 }
 
 func TestServeEnvPrecedence(t *testing.T) {
@@ -247,6 +292,14 @@ func TestServeInvalid(t *testing.T) {
 		{"ack timeouts", nil, []string{"--ack-timeout-min", "2m"}, []string{"--ack-timeout-max", "--ack-timeout-min"}},
 		{"ping pad", nil, []string{"--max-ping-pad", "100000"}, []string{"--max-ping-pad", "--max-message-bytes"}},
 		{"message over body", map[string]string{"KEYPOST_MAX_BODY_BYTES": "1000"}, nil, []string{"--max-message-bytes", "--max-body-bytes"}},
+		{"cert without key", nil, []string{"--tls-cert", "c.pem"}, []string{"--tls-cert needs --tls-key"}},
+		{"key without cert", map[string]string{"KEYPOST_TLS_KEY": "k.pem"}, nil, []string{"--tls-key needs --tls-cert"}},
+		{"h2c with TLS", nil, []string{"--tls-cert", "c.pem", "--tls-key", "k.pem", "--h2c"}, []string{"--h2c"}},
+		{"h2c not a bool", map[string]string{"KEYPOST_H2C": "yes"}, nil, []string{"KEYPOST_H2C", "true or false"}},
+		{"negative drain delay", nil, []string{"--drain-delay", "-1s"}, []string{"--drain-delay", "negative"}},
+		{"bad proxy", nil, []string{"--trusted-proxies", "10.0.0.0/8,proxy.local"}, []string{"--trusted-proxies", "proxy.local"}},
+		{"zero key rate", nil, []string{"--key-rate", "0"}, []string{"--key-rate", "positive"}},
+		{"zero streams per addr", map[string]string{"KEYPOST_MAX_STREAMS_PER_ADDR": "0"}, nil, []string{"KEYPOST_MAX_STREAMS_PER_ADDR", "positive"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			for k, v := range tc.env {
@@ -276,8 +329,17 @@ func TestServeHelpShowsDefaults(t *testing.T) {
 	help := stdout.String()
 	for _, s := range settings {
 		def := s.bind(new(serveOptions)).String()
-		if !regexp.MustCompile(`--` + s.name + ` .*\(default ` + regexp.QuoteMeta(def) + `\)`).MatchString(help) {
+		re := `--` + s.name + ` .*\(default ` + regexp.QuoteMeta(def) + `\)`
+		if def == "" || def == "false" { // none, or off: pflag shows no default
+			re = `--` + s.name + ` `
+		}
+		if !regexp.MustCompile(re).MatchString(help) {
 			t.Errorf("--help does not show --%s with its default %s", s.name, def)
+		}
+	}
+	for _, want := range []string{"--config", "KEYPOST_CONFIG", "--print-config", "precedence"} {
+		if !strings.Contains(help, want) {
+			t.Errorf("--help does not mention %s", want)
 		}
 	}
 }
@@ -287,39 +349,65 @@ func TestServeHelpShowsDefaults(t *testing.T) {
 // what serve returned.
 func startServe(t *testing.T, args ...string) (addr string, stderr *syncBuffer, stop func() error) {
 	t.Helper()
+	s := startServeCmd(t, newServeCmd(serve), args...)
+	return s.addr, s.stderr, s.stop
+}
+
+// served is a serve command running in the background.
+type served struct {
+	t      *testing.T
+	addr   string
+	stderr *syncBuffer
+	cancel context.CancelFunc // as SIGTERM
+	done   chan error         // what serve returned
+	err    error
+	ended  bool
+}
+
+// startServeCmd runs cmd (a serve command) with args on a free port until
+// the test ends.
+func startServeCmd(t *testing.T, cmd *cobra.Command, args ...string) *served {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	stderr = newSyncBuffer()
-	done := make(chan error, 1)
+	s := &served{t: t, stderr: newSyncBuffer(), cancel: cancel, done: make(chan error, 1)}
 	go func() {
-		done <- runServe(ctx, append([]string{"--addr", "127.0.0.1:0"}, args...), io.Discard, stderr)
+		s.done <- run(ctx, cmd, append([]string{"--addr", "127.0.0.1:0"}, args...), io.Discard, s.stderr)
 	}()
 	select {
-	case addr = <-stderr.addr:
-	case err := <-done:
+	case s.addr = <-s.stderr.addr:
+	case err := <-s.done:
 		cancel()
-		t.Fatalf("serve returned before listening: %v\n%s", err, stderr)
+		t.Fatalf("serve returned before listening: %v\n%s", err, s.stderr)
 	case <-time.After(hangGuard):
 		cancel()
-		t.Fatalf("serve did not print its address\n%s", stderr)
+		t.Fatalf("serve did not print its address\n%s", s.stderr)
 	}
-	stopped := false
-	stop = func() error {
-		t.Helper()
-		if stopped {
-			return nil
-		}
-		stopped = true
-		cancel()
-		select {
-		case err := <-done:
-			return err
-		case <-time.After(hangGuard):
-			t.Fatalf("serve did not return after its context was cancelled\n%s", stderr)
-			return nil
-		}
+	t.Cleanup(func() { s.stop() })
+	return s
+}
+
+// wait waits for serve to return, once its context is cancelled.
+func (s *served) wait() error {
+	s.t.Helper()
+	if s.ended {
+		return s.err
 	}
-	t.Cleanup(func() { stop() })
-	return addr, stderr, stop
+	select {
+	case s.err = <-s.done:
+		s.ended = true
+		return s.err
+	case <-time.After(hangGuard):
+		s.t.Fatalf("serve did not return after its context was cancelled\n%s", s.stderr)
+		return nil
+	}
+}
+
+// stop cancels serve's context (as SIGTERM does) and returns what serve
+// returned.
+func (s *served) stop() error {
+	s.t.Helper()
+	s.cancel()
+	return s.wait()
 }
 
 // newClient returns an HTTP client whose connections are closed when the

@@ -9,9 +9,10 @@ import (
 	"github.com/keypost/keypost/relay"
 )
 
-// setting is one row of the serve command's table of limits and timers: a
-// flag, its help text, and a pflag.Value bound to the field it sets, which
-// holds the default when the flag is registered.
+// setting is one row of the serve command's table of settings: a flag, its
+// help text, and a pflag.Value bound to the field it sets, which holds the
+// default when the flag is registered. Each row is also an environment
+// variable (envName) and a key of the config file (readConfigFile).
 type setting struct {
 	name  string
 	usage string
@@ -27,6 +28,16 @@ func durationSetting(name string, def time.Duration, field func(*serveOptions) *
 	}}
 }
 
+// delaySetting is a setting for a time.Duration field that may be zero
+// (no delay), unlike the limits and timers of durationSetting.
+func delaySetting(name string, def time.Duration, field func(*serveOptions) *time.Duration, usage string) setting {
+	return setting{name, usage, func(o *serveOptions) pflag.Value {
+		p := field(o)
+		*p = def
+		return (*delayValue)(p)
+	}}
+}
+
 // intSetting is a setting for an int field.
 func intSetting(name string, def int, field func(*serveOptions) *int, usage string) setting {
 	return setting{name, usage, func(o *serveOptions) pflag.Value {
@@ -36,12 +47,82 @@ func intSetting(name string, def int, field func(*serveOptions) *int, usage stri
 	}}
 }
 
-// settings maps every limit and timer of relay.Config and httpapi.Config
-// to a flag (and so to an environment variable, see envName), in the order
-// --help lists them. The defaults are the packages' own Default…
-// constants; a test checks that this table covers every such field of
-// relay.Config and agrees with relay's defaults.
+// pathSetting is a setting for a file name; empty means none.
+func pathSetting(name string, field func(*serveOptions) *string, usage string) setting {
+	return setting{name, usage, func(o *serveOptions) pflag.Value {
+		p := field(o)
+		*p = ""
+		return (*pathValue)(p)
+	}}
+}
+
+// boolSetting is a setting for an on/off field, off by default.
+func boolSetting(name string, field func(*serveOptions) *bool, usage string) setting {
+	return setting{name, usage, func(o *serveOptions) pflag.Value {
+		p := field(o)
+		*p = false
+		return (*boolValue)(p)
+	}}
+}
+
+// settings maps every setting of serve, among them every limit and timer
+// of relay.Config and httpapi.Config, to a flag (and so to an environment
+// variable, see envName, and a config file key), in the order --help lists
+// them. The defaults are the packages' own Default… constants; a test
+// checks that this table covers every such field of relay.Config and agrees
+// with relay's defaults.
 var settings = []setting{
+	// Listening.
+	{"addr", "address to listen on; port 0 picks a free port", func(o *serveOptions) pflag.Value {
+		o.addr = defaultAddr
+		return &o.addr
+	}},
+	pathSetting("tls-cert", func(o *serveOptions) *string { return &o.tlsCert },
+		"certificate file (PEM, chain after the leaf) to serve HTTPS and HTTP/2 with; reloaded when it changes and on SIGHUP; needs --tls-key"),
+	pathSetting("tls-key", func(o *serveOptions) *string { return &o.tlsKey },
+		"private key file (PEM) of --tls-cert"),
+	boolSetting("h2c", func(o *serveOptions) *bool { return &o.h2c },
+		"also serve HTTP/2 without TLS (h2c, prior knowledge), for a proxy that terminates TLS and speaks HTTP/2 to keypost"),
+
+	// Logging.
+	{"log-level", "least severe log level written: debug, info, warn or error", func(o *serveOptions) pflag.Value {
+		o.logLevel = "info"
+		return choiceValue{&o.logLevel, []string{"debug", "info", "warn", "error"}, "level"}
+	}},
+	{"log-format", "log line format: text (key=value) or json", func(o *serveOptions) pflag.Value {
+		o.logFormat = "text"
+		return choiceValue{&o.logFormat, []string{"text", "json"}, "format"}
+	}},
+
+	// Stopping (SIGINT, SIGTERM).
+	delaySetting("drain-delay", defaultDrainDelay, func(o *serveOptions) *time.Duration { return &o.drainDelay },
+		"on SIGINT/SIGTERM, answer /readyz with 503 for this long before closing the streams, so load balancers stop sending new clients"),
+	durationSetting("shutdown-timeout", defaultShutdownTimeout, func(o *serveOptions) *time.Duration { return &o.shutdownTimeout },
+		"on SIGINT/SIGTERM, once the streams are closed, wait this long for requests to finish before cutting connections"),
+
+	// The HTTP transport and its limits against abuse.
+	{"cors-origins", "origins browsers may call from, comma-separated (scheme://host[:port]), or * for any", func(o *serveOptions) pflag.Value {
+		o.origins = originsValue{"*"}
+		return &o.origins
+	}},
+	durationSetting("keep-alive", httpapi.DefaultKeepAlive, func(o *serveOptions) *time.Duration { return &o.http.KeepAlive },
+		"send an SSE comment on a stream idle this long, so proxies keep it open"),
+	durationSetting("write-timeout", httpapi.DefaultWriteTimeout, func(o *serveOptions) *time.Duration { return &o.http.WriteTimeout },
+		"drop a stream whose client takes longer than this to take one write"),
+	intSetting("max-streams", httpapi.DefaultMaxStreams, func(o *serveOptions) *int { return &o.http.MaxStreams },
+		"streams (sessions) served at once, in total; more are refused (503 too_many_streams)"),
+	intSetting("max-streams-per-addr", httpapi.DefaultMaxStreamsPerAddr, func(o *serveOptions) *int { return &o.http.MaxStreamsPerAddr },
+		"streams served at once per client IP address; more are refused (429 too_many_streams)"),
+	{"trusted-proxies", "reverse proxies (IP addresses or prefixes, comma-separated) whose X-Forwarded-For names the client for the per-address limits; none by default",
+		func(o *serveOptions) pflag.Value {
+			o.http.TrustedProxies = nil
+			return (*prefixesValue)(&o.http.TrustedProxies)
+		}},
+	intSetting("key-rate", httpapi.DefaultKeyRate, func(o *serveOptions) *int { return &o.http.KeyRate },
+		"signed requests per second per key, on average; more are refused (429 rate_limited, Retry-After)"),
+	intSetting("key-burst", httpapi.DefaultKeyBurst, func(o *serveOptions) *int { return &o.http.KeyBurst },
+		"signed requests one key may send at once before --key-rate applies"),
+
 	// Timers of a session's life (protocol §2, §4, §7).
 	durationSetting("session-resend", relay.DefaultSessionResend, func(o *serveOptions) *time.Duration { return &o.relay.SessionResend },
 		"re-send the session event this often until the stream is authorized (§2.1)"),
@@ -103,12 +184,4 @@ var settings = []setting{
 		"streams not yet authorized, per client IP address"),
 	intSetting("max-outbox-bytes", relay.DefaultMaxOutboxBytes, func(o *serveOptions) *int { return &o.relay.MaxOutboxBytes },
 		"unwritten bytes of one stream before it is closed as a slow reader"),
-
-	// The HTTP transport.
-	durationSetting("keep-alive", httpapi.DefaultKeepAlive, func(o *serveOptions) *time.Duration { return &o.http.KeepAlive },
-		"send an SSE comment on a stream idle this long, so proxies keep it open"),
-	durationSetting("write-timeout", httpapi.DefaultWriteTimeout, func(o *serveOptions) *time.Duration { return &o.http.WriteTimeout },
-		"drop a stream whose client takes longer than this to take one write"),
-	durationSetting("shutdown-timeout", defaultShutdownTimeout, func(o *serveOptions) *time.Duration { return &o.shutdownTimeout },
-		"on SIGINT/SIGTERM, wait this long for requests to finish before cutting connections"),
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -35,6 +36,53 @@ func (v *durationValue) Set(s string) error {
 
 func (v *durationValue) String() string { return time.Duration(*v).String() }
 func (v *durationValue) Type() string   { return "duration" }
+
+// delayValue is a time.Duration that may be zero (no delay) but not
+// negative.
+type delayValue time.Duration
+
+func (v *delayValue) Set(s string) error {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return errors.New("not a duration (like 0s, 500ms, 90s or 1h30m)")
+	}
+	if d < 0 {
+		return errors.New("must not be negative")
+	}
+	*v = delayValue(d)
+	return nil
+}
+
+func (v *delayValue) String() string { return time.Duration(*v).String() }
+func (v *delayValue) Type() string   { return "duration" }
+
+// pathValue is a file name; empty means none.
+type pathValue string
+
+func (v *pathValue) Set(s string) error {
+	*v = pathValue(strings.TrimSpace(s))
+	return nil
+}
+
+func (v *pathValue) String() string { return string(*v) }
+func (v *pathValue) Type() string   { return "file" }
+
+// boolValue is on or off: true, false, 1, 0 (strconv.ParseBool's words).
+// Given alone on the command line (--h2c) it means true.
+type boolValue bool
+
+func (v *boolValue) Set(s string) error {
+	b, err := strconv.ParseBool(strings.TrimSpace(s))
+	if err != nil {
+		return errors.New("want true or false")
+	}
+	*v = boolValue(b)
+	return nil
+}
+
+func (v *boolValue) String() string   { return strconv.FormatBool(bool(*v)) }
+func (v *boolValue) Type() string     { return "bool" }
+func (v *boolValue) IsBoolFlag() bool { return true }
 
 // intValue is a positive int, for the same reason as durationValue.
 type intValue int
@@ -124,3 +172,43 @@ func (v *originsValue) Set(s string) error {
 
 func (v *originsValue) String() string { return strings.Join(*v, ",") }
 func (v *originsValue) Type() string   { return "origins" }
+
+// prefixesValue is a comma-separated list of IP addresses and CIDR
+// prefixes (127.0.0.1, 10.0.0.0/8, ::1); empty means none.
+type prefixesValue []netip.Prefix
+
+func (v *prefixesValue) Set(s string) error {
+	var list []netip.Prefix
+	for _, p := range strings.Split(s, ",") {
+		p = strings.TrimSpace(p)
+		if p == "" {
+			continue
+		}
+		if ip, err := netip.ParseAddr(p); err == nil {
+			ip = ip.Unmap()
+			list = append(list, netip.PrefixFrom(ip, ip.BitLen()))
+			continue
+		}
+		prefix, err := netip.ParsePrefix(p)
+		if err != nil {
+			return fmt.Errorf("%q is not an IP address or prefix (like 127.0.0.1, 10.0.0.0/8 or ::1)", p)
+		}
+		list = append(list, prefix.Masked())
+	}
+	*v = list
+	return nil
+}
+
+func (v *prefixesValue) String() string {
+	s := make([]string, len(*v))
+	for i, p := range *v {
+		if p.IsSingleIP() {
+			s[i] = p.Addr().String()
+		} else {
+			s[i] = p.String()
+		}
+	}
+	return strings.Join(s, ",")
+}
+
+func (v *prefixesValue) Type() string { return "addresses" }

@@ -1,0 +1,154 @@
+// Test harness: builds and runs a relay that serves the web page, on
+// 127.0.0.1 only, and stops it. By default it builds web/test/devserver
+// (`go build`, from the module root); KEYPOST_DEVSERVER_BIN names one built
+// already, and KEYPOST_RELAY_BIN a built `keypost` binary, to test
+// `keypost serve --addr …` instead (once it mounts the page).
+import { spawn, execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The Go module root (web/..). */
+export const moduleRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+/** The web directory. */
+export const webRoot = path.join(moduleRoot, 'web');
+
+/**
+ * Runs a command with a time bound; resolves with its stdout.
+ * @param {string} cmd
+ * @param {string[]} args
+ * @param {{cwd?: string, timeout?: number}} [opts]
+ */
+export function run(cmd, args, opts = {}) {
+  return new Promise((resolve, reject) => {
+    execFile(cmd, args, { cwd: opts.cwd ?? moduleRoot, timeout: opts.timeout ?? 300_000, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`${cmd} ${args.join(' ')}: ${err.message}\n${stderr}`));
+      else resolve(stdout);
+    });
+  });
+}
+
+/**
+ * Builds a Go main package of this module into a temporary directory.
+ * @param {string} pkg e.g. './web/test/devserver'
+ * @returns {Promise<{bin: string, cleanup: () => void}>}
+ */
+export async function goBuild(pkg) {
+  const dir = mkdtempSync(path.join(tmpdir(), 'keypost-web-'));
+  const bin = path.join(dir, path.basename(pkg));
+  await run('go', ['build', '-o', bin, pkg]);
+  return { bin, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/**
+ * Builds the relay binary the tests run.
+ * @returns {Promise<{bin: string, args: string[], cleanup: () => void}>}
+ */
+export async function buildRelay() {
+  if (process.env.KEYPOST_RELAY_BIN) {
+    return { bin: process.env.KEYPOST_RELAY_BIN, args: ['serve'], cleanup: () => {} };
+  }
+  if (process.env.KEYPOST_DEVSERVER_BIN) {
+    return { bin: process.env.KEYPOST_DEVSERVER_BIN, args: [], cleanup: () => {} };
+  }
+  const { bin, cleanup } = await goBuild('./web/test/devserver');
+  return { bin, args: [], cleanup };
+}
+
+/**
+ * A running relay.
+ * @typedef {object} Relay
+ * @property {string} url e.g. http://127.0.0.1:41234
+ * @property {string} addr e.g. 127.0.0.1:41234
+ * @property {import('node:child_process').ChildProcess} proc
+ * @property {() => string} stderr what it wrote so far
+ * @property {(signal?: NodeJS.Signals) => Promise<void>} stop
+ */
+
+/**
+ * Starts the relay on addr (default a free port on 127.0.0.1) and waits,
+ * at most timeoutMs, for its "keypost listening on http://ADDR" line. On
+ * a fixed address it retries for a few seconds while the port is still
+ * held by a previous process.
+ * @param {{bin: string, args: string[]}} build
+ * @param {{addr?: string, timeoutMs?: number}} [opts]
+ * @returns {Promise<Relay>}
+ */
+export async function startRelay(build, opts = {}) {
+  const addr = opts.addr ?? '127.0.0.1:0';
+  const deadline = Date.now() + (opts.timeoutMs ?? 20_000);
+  for (;;) {
+    try {
+      return await startOnce(build, addr, deadline);
+    } catch (err) {
+      if (!/address already in use/.test(String(err)) || Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+}
+
+/**
+ * @param {{bin: string, args: string[]}} build
+ * @param {string} addr
+ * @param {number} deadline
+ * @returns {Promise<Relay>}
+ */
+function startOnce(build, addr, deadline) {
+  if (!addr.startsWith('127.0.0.1:')) throw new Error('tests listen on 127.0.0.1 only');
+  const proc = spawn(build.bin, [...build.args, '--addr', addr], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  const exited = new Promise((resolve) => proc.once('exit', resolve));
+  return new Promise((resolve, reject) => {
+    let started = false;
+    const timer = setTimeout(() => {
+      proc.kill('SIGKILL');
+      reject(new Error(`relay did not start in time; stderr:\n${err}`));
+    }, Math.max(0, deadline - Date.now()));
+    proc.stderr.setEncoding('utf8');
+    proc.stderr.on('data', (chunk) => {
+      err += chunk;
+      const m = /keypost listening on (http:\/\/(127\.0\.0\.1:\d+))/.exec(err);
+      if (m && !started) {
+        started = true;
+        clearTimeout(timer);
+        resolve({
+          url: m[1],
+          addr: m[2],
+          proc,
+          stderr: () => err,
+          stop: async (signal = 'SIGTERM') => {
+            if (proc.exitCode === null && proc.signalCode === null) {
+              proc.kill(signal);
+              const t = setTimeout(() => proc.kill('SIGKILL'), 5000);
+              await exited;
+              clearTimeout(t);
+            }
+          },
+        });
+      }
+    });
+    proc.once('exit', (code, sig) => {
+      clearTimeout(timer);
+      reject(new Error(`relay exited (${code ?? sig}) before listening; stderr:\n${err}`));
+    });
+  });
+}
+
+/**
+ * Polls fn until it returns a truthy value, at most timeoutMs.
+ * @template T
+ * @param {() => T | Promise<T>} fn
+ * @param {number} timeoutMs
+ * @param {string} what
+ * @returns {Promise<T>}
+ */
+export async function waitFor(fn, timeoutMs, what) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
