@@ -34,11 +34,6 @@ var (
 		protocol.CloseAuthTimeout, protocol.CloseRegisterTimeout, protocol.CloseBadChallenge,
 		protocol.CloseKeyConflict, protocol.CloseShutdown, protocol.CloseSlowReader, protocol.CloseDead,
 	}
-	// Close codes that only end a stream before it is ready: the
-	// handshake failed.
-	handshakeFailures = []protocol.CloseCode{
-		protocol.CloseAuthTimeout, protocol.CloseRegisterTimeout, protocol.CloseBadChallenge,
-	}
 	entryCodes = []protocol.ErrorCode{
 		protocol.CodeBadKey, protocol.CodeBadID, protocol.CodeBadData, protocol.CodeDuplicateID,
 		protocol.CodeTooLarge, protocol.CodeRecipientUnknown, protocol.CodeRecipientOffline,
@@ -118,8 +113,8 @@ func New(version string) *Metrics {
 	failed := f.counterVec("handshakes_failed_total",
 		"Handshakes the relay ended before ready, by reason (the closing code).", "reason")
 	m.handshakesFailed = make(map[protocol.CloseCode]prometheus.Counter)
-	for _, c := range handshakeFailures {
-		m.handshakesFailed[c] = failed.WithLabelValues(string(c))
+	for _, c := range append([]protocol.CloseCode{""}, closeCodes...) {
+		m.handshakesFailed[c] = failed.WithLabelValues(closeLabel(c))
 	}
 
 	m.accepted = f.counter("messages_accepted_total", "Send entries accepted (held until settled).")
@@ -143,7 +138,7 @@ func New(version string) *Metrics {
 	m.linkRTT = f.histogram("link_rtt_seconds",
 		"Link samples of at most 2 KiB (challenges, pongs, acks): the round trip.", rttBuckets)
 	m.linkBandwidth = f.histogram("link_bandwidth_bytes_per_second",
-		"Link samples over 2 KiB: bytes over the time to the answer, round trip included (a lower bound of the bandwidth).",
+		"Link bandwidth estimates (docs/protocol.md §7.2), observed after each sample over 2 KiB.",
 		bandwidthBuckets)
 	m.readyRTT = f.histogram("session_ready_rtt_seconds",
 		"Smoothed round trip of each session when it became ready (after its challenges).", rttBuckets)
@@ -209,11 +204,14 @@ func (m *Metrics) StreamOpened() {
 	m.handshakesStarted.Inc()
 }
 
-func (m *Metrics) StreamClosed(code protocol.CloseCode) {
+func (m *Metrics) StreamClosed(code protocol.CloseCode, ready bool) {
 	if c, ok := m.streamsClosed[code]; ok {
 		c.Inc()
 	} else {
 		m.streamsClosedVec.WithLabelValues(string(code)).Inc()
+	}
+	if ready {
+		return
 	}
 	if c, ok := m.handshakesFailed[code]; ok {
 		c.Inc()
@@ -256,7 +254,7 @@ func (m *Metrics) Settled(status string, held time.Duration) {
 
 func (m *Metrics) Ping() { m.pings.Inc() }
 
-func (m *Metrics) LinkSample(bytes int, d time.Duration) {
+func (m *Metrics) LinkSample(bytes int, d, _ time.Duration, bandwidth float64) {
 	if d <= 0 {
 		return
 	}
@@ -264,7 +262,7 @@ func (m *Metrics) LinkSample(bytes int, d time.Duration) {
 		m.linkRTT.Observe(d.Seconds())
 		return
 	}
-	m.linkBandwidth.Observe(float64(bytes) / d.Seconds())
+	m.linkBandwidth.Observe(bandwidth) // the estimate this large sample updated
 }
 
 // httpapi.Observer: called from request goroutines.

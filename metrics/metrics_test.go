@@ -50,9 +50,9 @@ func TestObserverCalls(t *testing.T) {
 
 	ro.StreamOpened()
 	ro.StreamOpened()
-	ro.StreamClosed("")
-	ro.StreamClosed(protocol.CloseAuthTimeout)
-	ro.StreamClosed(protocol.CloseSlowReader)
+	ro.StreamClosed("", false)
+	ro.StreamClosed(protocol.CloseAuthTimeout, false)
+	ro.StreamClosed(protocol.CloseSlowReader, true)
 	ro.SessionReady(12 * time.Millisecond)
 	ro.Accepted()
 	ro.Rejected(protocol.CodeQueueFull)
@@ -63,8 +63,8 @@ func TestObserverCalls(t *testing.T) {
 	ro.Settled(protocol.StatusDelivered, 30*time.Millisecond)
 	ro.Settled(protocol.StatusExpired, time.Minute)
 	ro.Ping()
-	ro.LinkSample(100, 5*time.Millisecond)
-	ro.LinkSample(64<<10, 100*time.Millisecond)
+	ro.LinkSample(100, 5*time.Millisecond, 5*time.Millisecond, 1<<20)
+	ro.LinkSample(64<<10, 100*time.Millisecond, 5*time.Millisecond, 700<<10)
 	ho.Request("/v1/send", 200, "", time.Millisecond)
 	ho.Request("/v1/send", 429, protocol.CodeRateLimited, time.Millisecond)
 	ho.StreamWrite(100, nil)
@@ -84,7 +84,8 @@ func TestObserverCalls(t *testing.T) {
 		{"keypost_streams_closed_total", []string{"code", "slow_reader"}, 1},
 		{"keypost_streams_closed_total", []string{"code", "dead"}, 0},
 		{"keypost_handshakes_failed_total", []string{"reason", "auth_timeout"}, 1},
-		{"keypost_handshakes_failed_total", nil, 1}, // slow_reader is not a handshake failure
+		{"keypost_handshakes_failed_total", []string{"reason", "client_gone"}, 1},
+		{"keypost_handshakes_failed_total", nil, 2}, // the ready session's slow_reader is no handshake failure
 		{"keypost_handshakes_completed_total", nil, 1},
 		{"keypost_session_ready_rtt_seconds", nil, 1},
 		{"keypost_messages_accepted_total", nil, 1},

@@ -105,7 +105,7 @@ func (r *Relay) Challenge(s *Session, id string) error {
 
 func (r *Relay) sample(s *Session, n int, d time.Duration, now time.Time) {
 	s.est.sample(n, d, now)
-	r.cfg.Observer.LinkSample(n, d)
+	r.cfg.Observer.LinkSample(n, d, s.est.srtt, s.est.bw)
 }
 
 // becomeReady finishes registration: `ready`, then the messages held for the

@@ -150,7 +150,7 @@ func (r *Relay) endSession(s *Session, code protocol.CloseCode, now time.Time) {
 	s.state = stateEnded
 	s.stopTimer()
 	s.out.close(code, code == protocol.CloseSlowReader)
-	r.cfg.Observer.StreamClosed(code)
+	r.cfg.Observer.StreamClosed(code, prev == stateReady)
 	if s.unauth {
 		r.releaseUnauth(s)
 	}
