@@ -2,13 +2,14 @@
 // the demo page that uses it (index.html, app.js, style.css), embedded in
 // the binary so that `go build` needs no npm step.
 //
-// The relay's HTTP server already answers "/" with its JSON 404, so mount
-// the page with Mount, which registers one exact pattern per file:
+// Mount registers one exact pattern per file on the relay's server (or
+// any mux), leaving every other path to it:
 //
-//	srv := httpapi.New(r, cfg)
-//	web.Mount(srv)
+//	api := httpapi.New(r, cfg)
+//	web.Mount(api)
 //
-// Handler serves the same files on its own, for a mux of your own.
+// Handler serves the same files on its own, e.g. as the fallback handler
+// of a mux of your own, or api.Handle("/", web.Handler()).
 package web
 
 import (
@@ -85,9 +86,9 @@ type Mux interface {
 	Handle(pattern string, h http.Handler)
 }
 
-// Mount registers the page on mux with one exact pattern per path: "/{$}"
-// for the page itself, so it never conflicts with the catch-all "/" that
-// httpapi.Server already has (registering "/" again would panic).
+// Mount registers the page on mux with one exact pattern per path ("/{$}"
+// for the page itself), so that it conflicts with no catch-all "/" and
+// leaves every other path to mux.
 func Mount(mux Mux) {
 	h := Handler()
 	for p := range routes {

@@ -516,6 +516,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
  * @property {(r: SendResult) => void} resolve
  * @property {boolean} [reconcile] A re-send of an accepted message after a reconnect.
  * @property {boolean} [settled] A receipt arrived for it.
+ * @property {SendResult} [result] The relay's answer, once accepted.
  */
 
 /**
@@ -744,8 +745,14 @@ class Connection {
       }
       const json = parseJSON(await res.text().catch(() => ''));
       const code = res.ok ? '' : String(json?.code ?? 'http_' + res.status);
+      const retryAfter = Number(res.headers.get('Retry-After')) || 0;
       if (code === 'replayed' && tries < 2) continue; // a nonce raced another request: take a new one
-      return { status: res.status, code, body: json, retryAfter: Number(res.headers.get('Retry-After')) || 0 };
+      if (code === 'rate_limited' && tries < 3) {
+        // Too many signed requests from this key: wait as told, then sign anew.
+        await sleep(Math.min(Math.max(retryAfter, 1), 10) * 1000);
+        continue;
+      }
+      return { status: res.status, code, body: json, retryAfter };
     }
   }
 
@@ -911,7 +918,8 @@ class Connection {
       this.ackReceipts.unshift(...receipts);
     }
     if (res.status === 0 && res.code === 'network') this.drop();
-    this.scheduleAck(ACK_DELAY_MS);
+    // Busy: wait as the relay says before trying again.
+    this.scheduleAck(res.status === 429 || res.status === 503 ? Math.max(res.retryAfter, 1) * 1000 : ACK_DELAY_MS);
   }
 
   // ---- sending
@@ -944,10 +952,15 @@ class Connection {
         resolve({ to, id, status: 'rejected', code: 'too_large' });
         return;
       }
-      // A second send of an id still queued gets the first one's result
-      // (e.g. a follower that re-offers its sends to a new leader).
-      const twin = this.outbox.find((m) => m.id === id && m.to === to && m.data === data);
-      if (twin) {
+      // A second send of an id still queued or unsettled gets the first
+      // one's result, without another request (a follower tab re-offers
+      // its unanswered sends when it sees a new leader).
+      const twin = this.outbox.find((m) => m.id === id) ?? this.inflight.get(to)?.get(id);
+      if (twin && twin.to === to && twin.data === data) {
+        if (twin.result) {
+          resolve(twin.result);
+          return;
+        }
         const prev = twin.resolve;
         twin.resolve = (r) => {
           prev(r);
@@ -1031,7 +1044,10 @@ class Connection {
         const r = results[i];
         if (r.status === 'accepted') {
           // Its slot stays reserved until its receipt (which may already have come).
-          if (!m.reconcile) m.resolve(r);
+          if (!m.reconcile) {
+            m.result = r;
+            m.resolve(r);
+          }
           return;
         }
         unreserve(m);

@@ -1,7 +1,7 @@
 // Two browsers (two contexts, two keys) chat through the demo page.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { buildRelay, startRelay } from '../helpers/relay.js';
+import { buildRelay, startRelay, cleanup } from '../helpers/relay.js';
 import { launch, openPage, sendFromPage, waitIncoming, waitDelivered, screenshot } from '../helpers/browser.js';
 
 /** @type {Awaited<ReturnType<typeof buildRelay>>} */
@@ -17,11 +17,13 @@ before(async () => {
   browser = await launch();
 });
 
-after(async () => {
-  await browser?.close();
-  await relay?.stop();
-  build?.cleanup();
-});
+after(() =>
+  cleanup(
+    () => browser?.close(),
+    () => relay?.stop(),
+    () => build?.cleanup(),
+  ),
+);
 
 test('two pages chat both ways and see delivery ticks', { timeout: 60_000 }, async () => {
   const ctxA = await browser.newContext({ viewport: { width: 1100, height: 760 } });

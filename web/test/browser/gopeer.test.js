@@ -4,7 +4,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { buildRelay, startRelay, goBuild, waitFor } from '../helpers/relay.js';
+import { buildRelay, startRelay, goBuild, waitFor, track, cleanup } from '../helpers/relay.js';
 import { launch, openPage, sendFromPage, waitIncoming, waitDelivered } from '../helpers/browser.js';
 
 /** @type {Awaited<ReturnType<typeof buildRelay>>} */
@@ -24,20 +24,22 @@ before(async () => {
   browser = await launch();
 });
 
-after(async () => {
-  peer?.kill('SIGKILL');
-  await browser?.close();
-  await relay?.stop();
-  build?.cleanup();
-  peerBuild?.cleanup();
-});
+after(() =>
+  cleanup(
+    () => peer?.kill('SIGKILL'),
+    () => browser?.close(),
+    () => relay?.stop(),
+    () => build?.cleanup(),
+    () => peerBuild?.cleanup(),
+  ),
+);
 
 /**
  * Starts the Go peer; returns its key, its output lines and a writer.
  * @param {string} url
  */
 async function startPeer(url) {
-  const proc = spawn(peerBuild.bin, ['--url', url, '--timeout', '90s'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const proc = track(spawn(peerBuild.bin, ['--url', url, '--timeout', '90s'], { stdio: ['pipe', 'pipe', 'pipe'] }));
   peer = proc;
   /** @type {string[]} */
   const lines = [];

@@ -1,7 +1,7 @@
 // The relay restarts under open pages: they reconnect and keep working.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { buildRelay, startRelay } from '../helpers/relay.js';
+import { buildRelay, startRelay, cleanup } from '../helpers/relay.js';
 import { launch, openPage, sendFromPage, waitIncoming, waitDelivered, waitReady } from '../helpers/browser.js';
 
 /** @type {Awaited<ReturnType<typeof buildRelay>>} */
@@ -17,11 +17,13 @@ before(async () => {
   browser = await launch();
 });
 
-after(async () => {
-  await browser?.close();
-  await relay?.stop();
-  build?.cleanup();
-});
+after(() =>
+  cleanup(
+    () => browser?.close(),
+    () => relay?.stop(),
+    () => build?.cleanup(),
+  ),
+);
 
 /** @param {import('playwright-core').Page} page */
 const states = (page) => page.evaluate(() => /** @type {string[]} */ (/** @type {any} */ (window).__states));

@@ -2,7 +2,7 @@
 // (Web Locks), the other forwards through a BroadcastChannel.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { buildRelay, startRelay, waitFor } from '../helpers/relay.js';
+import { buildRelay, startRelay, waitFor, cleanup } from '../helpers/relay.js';
 import { launch, openPage, sendFromPage, waitIncoming, waitDelivered, waitReady, screenshot } from '../helpers/browser.js';
 
 /** @type {Awaited<ReturnType<typeof buildRelay>>} */
@@ -18,13 +18,13 @@ before(async () => {
   browser = await launch();
 });
 
-after(async () => {
-  await browser?.close();
-    t.diagnostic('step ' + (Date.now() - T0) + ' ' + 'await browser?.close();');
-  await relay?.stop();
-    t.diagnostic('step ' + (Date.now() - T0) + ' ' + 'await relay?.stop();');
-  build?.cleanup();
-});
+after(() =>
+  cleanup(
+    () => browser?.close(),
+    () => relay?.stop(),
+    () => build?.cleanup(),
+  ),
+);
 
 /** @param {import('playwright-core').Page} page */
 const isLeader = (page) => page.evaluate(() => /** @type {boolean} */ (/** @type {any} */ (window).keypost.isLeader));
@@ -32,7 +32,6 @@ const isLeader = (page) => page.evaluate(() => /** @type {boolean} */ (/** @type
 const states = (page) => page.evaluate(() => /** @type {string[]} */ (/** @type {any} */ (window).__states));
 
 test('two tabs with one key share one stream; the other takes over when the leader closes', { timeout: 90_000 }, async (t) => {
-  const T0 = Date.now();
   const ctx = await browser.newContext();
   const ctxPeer = await browser.newContext();
   try {
@@ -47,32 +46,23 @@ test('two tabs with one key share one stream; the other takes over when the lead
     const e1 = await sendFromPage(t1.page, peer.key, 'from tab one');
     const e2 = await sendFromPage(t2.page, peer.key, 'from tab two');
     await waitIncoming(peer.page, 'from tab one');
-    t.diagnostic('step ' + (Date.now() - T0) + ' ' + "await waitIncoming(peer.page, 'from tab one');");
     await waitIncoming(peer.page, 'from tab two');
-    t.diagnostic('step ' + (Date.now() - T0) + ' ' + "await waitIncoming(peer.page, 'from tab two');");
     await waitDelivered(e1);
-    t.diagnostic('step ' + (Date.now() - T0) + ' ' + 'await waitDelivered(e1);');
     await waitDelivered(e2);
-    t.diagnostic('step ' + (Date.now() - T0) + ' ' + 'await waitDelivered(e2);');
     await t1.page.locator('li.out[data-state=delivered]', { hasText: 'from tab two' }).waitFor({ timeout: 10_000 });
-    t.diagnostic('step ' + (Date.now() - T0) + ' ' + "await t1.page.locator('li.out[data-state=delivered]', { hasT");
     await t2.page.locator('li.out[data-state=delivered]', { hasText: 'from tab one' }).waitFor({ timeout: 10_000 });
-    t.diagnostic('step ' + (Date.now() - T0) + ' ' + "await t2.page.locator('li.out[data-state=delivered]', { hasT");
 
     // The peer answers: both tabs show it, once.
     await waitDelivered(await sendFromPage(peer.page, t1.key, 'hello, both tabs'));
-    t.diagnostic('step ' + (Date.now() - T0) + ' ' + "await waitDelivered(await sendFromPage(peer.page, t1.key, 'h");
-    for (const t of [t1, t2]) {
-      await waitIncoming(t.page, 'hello, both tabs');
-    t.diagnostic('step ' + (Date.now() - T0) + ' ' + "await waitIncoming(t.page, 'hello, both tabs');");
-      assert.equal(await t.page.locator('li.in', { hasText: 'hello, both tabs' }).count(), 1);
+    for (const tab of [t1, t2]) {
+      await waitIncoming(tab.page, 'hello, both tabs');
+      assert.equal(await tab.page.locator('li.in', { hasText: 'hello, both tabs' }).count(), 1);
     }
     await screenshot(t2.page, 'two-tabs');
-    t.diagnostic('step ' + (Date.now() - T0) + ' ' + "await screenshot(t2.page, 'two-tabs');");
 
     // No key conflict, no reconnect: one stream all along.
-    for (const t of [t1, t2]) {
-      const s = await states(t.page);
+    for (const tab of [t1, t2]) {
+      const s = await states(tab.page);
       assert.deepEqual(s.filter((x) => x !== 'connecting'), ['ready'], `tab states: ${s}`);
     }
 
@@ -80,25 +70,18 @@ test('two tabs with one key share one stream; the other takes over when the lead
     const [leader, follower] = (await isLeader(t1.page)) ? [t1, t2] : [t2, t1];
     const t0 = Date.now();
     await leader.page.close();
-    t.diagnostic('step ' + (Date.now() - T0) + ' ' + 'await leader.page.close();');
     await waitFor(() => isLeader(follower.page), 10_000, 'the follower to lead');
-    t.diagnostic('step ' + (Date.now() - T0) + ' ' + "await waitFor(() => isLeader(follower.page), 10_000, 'the fo");
     await waitReady(follower.page);
-    t.diagnostic('step ' + (Date.now() - T0) + ' ' + 'await waitReady(follower.page);');
     t.diagnostic(`takeover: the other tab was ready ${Date.now() - t0} ms after the leader closed`);
     const s = await states(follower.page);
     assert.ok(!s.some((x) => x.startsWith('closed')), `no final closing on takeover: ${s}`);
 
     await waitDelivered(await sendFromPage(peer.page, follower.key, 'after the takeover'), 20_000);
-    t.diagnostic('step ' + (Date.now() - T0) + ' ' + 'await waitDelivered(await sendFromPage(peer.page, follower.k');
     await waitIncoming(follower.page, 'after the takeover');
-    t.diagnostic('step ' + (Date.now() - T0) + ' ' + "await waitIncoming(follower.page, 'after the takeover');");
     await waitDelivered(await sendFromPage(follower.page, peer.key, 'still here'));
-    t.diagnostic('step ' + (Date.now() - T0) + ' ' + 'await waitDelivered(await sendFromPage(follower.page, peer.k');
     await waitIncoming(peer.page, 'still here');
-    t.diagnostic('step ' + (Date.now() - T0) + ' ' + "await waitIncoming(peer.page, 'still here');");
 
-    for (const t of [follower, peer]) assert.deepEqual(t.errors, []);
+    for (const tab of [follower, peer]) assert.deepEqual(tab.errors, []);
   } finally {
     await ctx.close();
     await ctxPeer.close();

@@ -35,6 +35,8 @@ func main() {
 func run() error {
 	addr := flag.String("addr", "127.0.0.1:0", "address to listen on; port 0 picks a free port")
 	verbose := flag.Bool("v", false, "log every stream and request at debug level")
+	keyRate := flag.Int("key-rate", 0, "signed requests per second per key (0: the default)")
+	keyBurst := flag.Int("key-burst", 0, "burst of signed requests per key (0: the default)")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -51,7 +53,7 @@ func run() error {
 		return err
 	}
 	r := relay.New(relay.Config{})
-	api := httpapi.New(r, httpapi.Config{Logger: log})
+	api := httpapi.New(r, httpapi.Config{Logger: log, KeyRate: *keyRate, KeyBurst: *keyBurst})
 	web.Mount(api)
 	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second}
 

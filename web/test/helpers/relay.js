@@ -9,6 +9,47 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+/** Processes these helpers started: killed when the test process exits. */
+const children = new Set();
+
+/**
+ * Kills proc (SIGKILL) when this test process exits, however it exits.
+ * @param {import('node:child_process').ChildProcess} proc
+ */
+export function track(proc) {
+  children.add(proc);
+  proc.once('exit', () => children.delete(proc));
+  return proc;
+}
+
+process.once('exit', () => {
+  for (const p of children) p.kill('SIGKILL');
+});
+
+// No test file runs longer than this, whatever hangs (an unref'd timer:
+// it never keeps a finished file alive).
+const FILE_LIMIT_MS = Number(process.env.KEYPOST_TEST_FILE_LIMIT_MS) || 240_000;
+setTimeout(() => {
+  console.error(`# test file still running after ${FILE_LIMIT_MS} ms: stopping it`);
+  process.exit(1);
+}, FILE_LIMIT_MS).unref();
+
+/**
+ * Runs every cleanup function, even when one fails, then throws the first error.
+ * @param {...(() => unknown)} fns
+ */
+export async function cleanup(...fns) {
+  let first;
+  for (const fn of fns) {
+    try {
+      await fn();
+    } catch (err) {
+      first ??= err;
+    }
+  }
+  if (first) throw first;
+}
+
 /** The Go module root (web/..). */
 export const moduleRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 /** The web directory. */
@@ -72,15 +113,16 @@ export async function buildRelay() {
  * a fixed address it retries for a few seconds while the port is still
  * held by a previous process.
  * @param {{bin: string, args: string[]}} build
- * @param {{addr?: string, timeoutMs?: number}} [opts]
+ * @param {{addr?: string, args?: string[], timeoutMs?: number}} [opts] args: more flags for the relay
  * @returns {Promise<Relay>}
  */
 export async function startRelay(build, opts = {}) {
   const addr = opts.addr ?? '127.0.0.1:0';
   const deadline = Date.now() + (opts.timeoutMs ?? 20_000);
+  const b = { bin: build.bin, args: [...build.args, ...(opts.args ?? [])] };
   for (;;) {
     try {
-      return await startOnce(build, addr, deadline);
+      return await startOnce(b, addr, deadline);
     } catch (err) {
       if (!/address already in use/.test(String(err)) || Date.now() > deadline) throw err;
       await new Promise((r) => setTimeout(r, 200));
@@ -96,7 +138,7 @@ export async function startRelay(build, opts = {}) {
  */
 function startOnce(build, addr, deadline) {
   if (!addr.startsWith('127.0.0.1:')) throw new Error('tests listen on 127.0.0.1 only');
-  const proc = spawn(build.bin, [...build.args, '--addr', addr], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const proc = track(spawn(build.bin, [...build.args, '--addr', addr], { stdio: ['ignore', 'ignore', 'pipe'] }));
   let err = '';
   const exited = new Promise((resolve) => proc.once('exit', resolve));
   return new Promise((resolve, reject) => {

@@ -4,7 +4,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventSource } from 'eventsource';
 import { Keypost, generateKeyPair } from '../../keypost.js';
-import { buildRelay, startRelay, waitFor } from '../helpers/relay.js';
+import { buildRelay, startRelay, waitFor, cleanup } from '../helpers/relay.js';
 
 /** @type {Awaited<ReturnType<typeof buildRelay>>} */
 let build;
@@ -18,11 +18,13 @@ before(async () => {
   relay = await startRelay(build);
 });
 
-after(async () => {
-  for (const c of clients) c.close();
-  await relay?.stop();
-  build?.cleanup();
-});
+after(() =>
+  cleanup(
+    () => clients.forEach((c) => c.close()),
+    () => relay?.stop(),
+    () => build?.cleanup(),
+  ),
+);
 
 /** @param {CryptoKeyPair} [keyPair] */
 async function open(keyPair) {
@@ -140,4 +142,39 @@ test('at least once: a message redelivered after a reconnect is reported once, a
   assert.deepEqual(onTheWire.map((m) => [m.id, m.attempt]), [[r.id, 1], [r.id, 2]], 'delivered twice on the wire');
   assert.equal(got.length, 1, 'reported once');
   assert.equal(got[0].data, 'exactly once, please');
+});
+
+test('429 rate_limited: the SDK waits as told and every message still goes', { timeout: 60_000 }, async () => {
+  // A relay that allows each key 4 signed requests a second.
+  const slow = await startRelay(build, { args: ['--key-rate', '4', '--key-burst', '4'] });
+  /** @type {Keypost[]} */
+  const mine = [];
+  try {
+    let limited = 0;
+    /** @type {typeof fetch} */
+    const counting = async (input, init) => {
+      const res = await fetch(input, init);
+      if (res.status === 429) limited++;
+      return res;
+    };
+    const opt = async () => ({ url: slow.url, keyPair: await generateKeyPair(), EventSource, share: false, fetch: counting });
+    const a = await Keypost.open(await opt());
+    const b = await Keypost.open(await opt());
+    mine.push(a, b);
+    await Promise.all([ready(a), ready(b)]);
+    /** @type {string[]} */
+    const got = [];
+    b.on('message', (m) => got.push(m.data));
+    const n = 15;
+    const results = await Promise.all(Array.from({ length: n }, (_, i) => a.send(b.key, `r${i}`)));
+    assert.deepEqual(results.map((r) => r.status), Array(n).fill('accepted'));
+    await waitFor(() => got.length === n, 30_000, 'all delivered');
+    assert.deepEqual(got, Array.from({ length: n }, (_, i) => `r${i}`));
+    assert.ok(limited > 0, 'the relay did answer 429');
+  } finally {
+    await cleanup(
+      () => mine.forEach((c) => c.close()),
+      () => slow.stop(),
+    );
+  }
 });
