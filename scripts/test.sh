@@ -19,7 +19,8 @@ if [ -f web/package.json ]; then
       exit 1
     fi
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    # The emoji font only makes screenshots show emoji instead of boxes.
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-color-emoji >/dev/null
   fi
   step "npm ci (web/)"
   (cd web && npm ci --no-audit --no-fund --loglevel=error)

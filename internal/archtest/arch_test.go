@@ -57,6 +57,7 @@ func TestImportDirection(t *testing.T) {
 		"relay":               {"protocol", "internal/sse", "internal/replay"},
 		"httpapi":             {"protocol", "internal/sse", "internal/replay", "relay"},
 		"client":              {"protocol", "internal/sse"},
+		"web":                 {},
 		"relaytest":           {"protocol", "internal/sse", "internal/replay", "relay", "httpapi"},
 		"metrics":             {"protocol", "internal/sse", "internal/replay", "relay", "httpapi"},
 		"metrics/metricstest": {},
