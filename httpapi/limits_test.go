@@ -118,8 +118,8 @@ func TestLimitUnauthStreams(t *testing.T) {
 // Requests per key: a token bucket. Past the burst a key gets 429
 // rate_limited with Retry-After; other keys are not affected.
 func TestLimitKeyRate(t *testing.T) {
-	// Registration takes 4 signed requests (auth, three challenges); one
-	// token is left, and one more comes back per second.
+	// Only sends are limited: registration leaves the burst of 5 whole,
+	// and one token comes back per second.
 	srv := newMetered(t, relay.Config{}, httpapi.Config{KeyRate: 1, KeyBurst: 5})
 	a, b := srv.NewClient(t), srv.NewClient(t)
 	a.Register()
@@ -152,7 +152,8 @@ func TestLimitKeyRate(t *testing.T) {
 	if got := srv.metric(t, "keypost_http_errors_total", "endpoint", protocol.PathSend, "code", "rate_limited"); got != 1 {
 		t.Fatalf("http_errors{/v1/send,rate_limited} = %v", got)
 	}
-	// b's bucket is its own: one token left after its registration.
+	// b's bucket is its own, and a's answers to the relay are not limited.
+	a.MustPost(protocol.PathPong, protocol.PongRequest{ID: protocol.NewID().String()}, nil)
 	if res := b.Send(protocol.OutMessage{To: a.Key.String(), Data: "hi"}); res[0].Status != protocol.StatusAccepted {
 		t.Fatalf("other key: %+v", res[0])
 	}

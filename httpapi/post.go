@@ -87,9 +87,13 @@ func (s *Server) handlePost(r *http.Request, v verb) (any, error) {
 	}
 	// Rate limited by verified signer only, so nobody can spend another
 	// key's tokens; after the nonce, which a request consumes whatever
-	// its outcome (§4.2).
-	if err := s.limitKey(key); err != nil {
-		return nil, err
+	// its outcome (§4.2). Only sends: auth, challenge answers, pongs and
+	// acks answer what the relay sent, their volume is bounded by it, and
+	// delaying them would make the relay resend or declare the client dead.
+	if r.URL.Path == protocol.PathSend {
+		if err := s.limitKey(key); err != nil {
+			return nil, err
+		}
 	}
 	return v(sess, key, body)
 }

@@ -89,7 +89,11 @@ func (r *Relay) settle(m *message, status string, now time.Time) {
 	r.heldBytes -= m.size
 	r.cfg.Observer.Settled(status, now.Sub(m.accepted))
 	if from.dropped {
-		return
+		// The sender's entity expired while the message was held; if the
+		// key is back, its new entity gets the receipt.
+		if from = r.entities[from.key]; from == nil {
+			return
+		}
 	}
 	delete(from.pending, m.id)
 	from.remember(settledID{id: m.id, to: to.key, hash: m.hash, at: now}, r.cfg.MaxDedupPerSender)
@@ -108,7 +112,8 @@ func (r *Relay) sendReceipt(s *Session, rc *receipt) {
 	if rc.sentOn == s {
 		return
 	}
-	if _, ok := s.send(protocol.EventReceipt, rc.ev); ok {
+	r.scratch = rc.ev.AppendJSON(r.scratch[:0])
+	if _, ok := s.sendData(protocol.EventReceipt, r.scratch); ok {
 		rc.sentOn = s
 	}
 }

@@ -359,3 +359,60 @@ func TestTotalHeldCap(t *testing.T) {
 		}
 	})
 }
+
+// Acks are accepted on a key's ended session until its entity expires
+// (protocol.md §6.4), also after a new session bound the key.
+func TestAckOnEndedSessionAfterRebind(t *testing.T) {
+	run(t, Config{}, func(t *testing.T, r *Relay) {
+		a, b := ready(t, r), ready(t, r)
+		a.send(msgTo(b, "read just before the drop"))
+		m := b.message()
+		b.drop()
+		nb := b.reconnect()
+		nb.message() // redelivered, not yet acked
+		if _, err := r.Lookup(b.s.ID()); err != nil {
+			t.Fatalf("the ended session is gone: %v", err)
+		}
+		b.ack(m) // on the old, ended session
+		if rc := a.receipt(); rc.ID != m.ID || rc.Status != protocol.StatusDelivered {
+			t.Fatalf("receipt %+v", rc)
+		}
+		// Only one ended session is kept per key.
+		nb.drop()
+		nb.reconnect()
+		if _, err := r.Lookup(b.s.ID()); code(t, err) != protocol.CodeUnknownSession {
+			t.Fatalf("the older ended session is still kept: %v", err)
+		}
+	})
+}
+
+// A sender whose entity expired while its message was held comes back: a
+// retry of the same id is not held twice, and the receipt reaches its new
+// entity.
+func TestReturningSenderNoCopyAndGetsReceipt(t *testing.T) {
+	run(t, Config{MaxAttempts: 100}, func(t *testing.T, r *Relay) {
+		a, b := ready(t, r), ready(t, r)
+		m := msgTo(b, "held across the sender's expiry")
+		a.send(m)
+		b.message()
+		b.drop()
+		a.drop()
+		live(40 * time.Second)
+		nb := b.reconnect() // retention stops for b; a's keeps running
+		nb.message()
+		live(25*time.Second, nb) // a's entity expires at 60 s
+		na := a.reconnect()
+		res := na.send(m)
+		if res[0].Status != protocol.StatusAccepted || res[0].ID != m.ID.String() {
+			t.Fatalf("retry after return: %+v", res[0])
+		}
+		if st := r.Stats(); st.HeldMessages != 1 {
+			t.Fatalf("held %d copies", st.HeldMessages)
+		}
+		nb.events()
+		nb.ack(protocol.MessageEvent{From: a.key.String(), ID: m.ID.String()})
+		if rc := na.receipt(); rc.ID != m.ID.String() || rc.Status != protocol.StatusDelivered {
+			t.Fatalf("receipt %+v", rc)
+		}
+	})
+}

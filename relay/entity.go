@@ -15,6 +15,7 @@ type entity struct {
 
 	sess    *Session // the session bound to the key now, any state but ended
 	last    *Session // the last session that was bound; kept for acks after it ended
+	prev    *Session // the one before, if it ended: kept for acks while the entity lives (§6.4)
 	dropped bool     // removed from the registry; late references ignore it
 
 	// Retention (§7): while offline, the entity is dropped at retainUntil.
@@ -34,7 +35,7 @@ type entity struct {
 	sentBytes int
 	pending   map[protocol.ID]*message
 	settled   map[protocol.ID]settledID
-	settledQ  []settledID // in settle order, for expiry
+	settledQ  ring[settledID] // in settle order, for expiry
 	receipts  map[protocol.ID]*node[*receipt]
 	receiptQ  list[*receipt]
 }
@@ -75,29 +76,25 @@ func (e *entity) online() bool { return e.sess != nil && e.sess.state == stateRe
 
 // forgetSettled drops settled ids older than the dedup window.
 func (e *entity) forgetSettled(now time.Time, window time.Duration) {
-	i := 0
-	for ; i < len(e.settledQ); i++ {
-		s := e.settledQ[i]
+	for e.settledQ.len() > 0 {
+		s := e.settledQ.at(0)
 		if now.Sub(s.at) < window {
 			break
 		}
+		e.settledQ.pop()
 		if cur, ok := e.settled[s.id]; ok && cur.at.Equal(s.at) {
 			delete(e.settled, s.id)
 		}
 	}
-	if i > 0 {
-		e.settledQ = append(e.settledQ[:0], e.settledQ[i:]...)
-	}
 }
 
 func (e *entity) remember(s settledID, maxCount int) {
-	if len(e.settledQ) >= maxCount {
-		old := e.settledQ[0]
+	if e.settledQ.len() >= maxCount {
+		old := e.settledQ.pop()
 		if cur, ok := e.settled[old.id]; ok && cur.at.Equal(old.at) {
 			delete(e.settled, old.id)
 		}
-		e.settledQ = e.settledQ[1:]
 	}
 	e.settled[s.id] = s
-	e.settledQ = append(e.settledQ, s)
+	e.settledQ.push(s)
 }

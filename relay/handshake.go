@@ -38,7 +38,12 @@ func (r *Relay) Auth(s *Session, key protocol.Key) error {
 		r.entities[key] = e
 	}
 	if e.last != nil && e.last != s && e.last.state == stateEnded {
-		delete(r.sessions, e.last.id)
+		// Acks are still accepted on it (docs/protocol.md §6.4): keep it,
+		// and forget the one before, so an entity keeps at most one.
+		if e.prev != nil {
+			delete(r.sessions, e.prev.id)
+		}
+		e.prev = e.last
 	}
 	if !e.retainUntil.IsZero() { // §7: a new binding stops retention
 		e.retainLeft = max(e.retainUntil.Sub(now), 0)

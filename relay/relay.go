@@ -20,6 +20,7 @@ type Relay struct {
 	unauthTotal  int                      // guarded by mu
 	unauthByAddr map[string]int           // guarded by mu
 	heldBytes    int                      // guarded by mu
+	scratch      []byte                   // guarded by mu: the hot events are encoded here, then copied to an outbox
 	closed       bool                     // guarded by mu
 }
 
@@ -229,8 +230,10 @@ func (r *Relay) dropEntity(e *entity, now time.Time) {
 	for e.held.head != nil {
 		r.settle(e.held.head.v, protocol.StatusExpired, now)
 	}
-	if e.last != nil && e.last.state == stateEnded {
-		delete(r.sessions, e.last.id)
+	for _, s := range []*Session{e.last, e.prev} {
+		if s != nil && s.state == stateEnded {
+			delete(r.sessions, s.id)
+		}
 	}
 	delete(r.entities, e.key)
 }

@@ -106,6 +106,20 @@ func (r *Relay) sendOne(s *Session, from *entity, o *Outgoing, now time.Time) pr
 		return res
 	}
 	p := to.pairs[from.key]
+	if p != nil {
+		// Held messages are also found by (sender key, id) in the pair
+		// queue: a sender whose entity expired while they were held, and
+		// who came back, must not get the same id held twice.
+		for _, m := range p.msgs {
+			if m.id == o.ID {
+				if m.hash != hash {
+					res.Code = protocol.CodeDuplicateID
+					return res
+				}
+				return r.accepted(res, to, m)
+			}
+		}
+	}
 	if p != nil && len(p.msgs) >= r.cfg.MaxPendingPerPair {
 		res.Code = protocol.CodeQueueFull // §8
 		return res
@@ -170,9 +184,10 @@ func (r *Relay) deliver(s *Session, m *message, now time.Time) {
 
 // write puts one copy of m on s's stream with the given ack timeout.
 func (r *Relay) write(s *Session, m *message, timeout time.Duration, now time.Time) {
-	gen, ok := s.send(protocol.EventMessage, protocol.MessageEvent{
+	r.scratch = protocol.MessageEvent{
 		ID: m.idStr, From: m.from.keyStr, Data: m.data, SentAt: m.sentAt, Attempt: m.attempt + 1,
-	})
+	}.AppendJSON(r.scratch[:0])
+	gen, ok := s.sendData(protocol.EventMessage, r.scratch)
 	if !ok {
 		return // the stream was closed; m stays held for redelivery
 	}

@@ -119,9 +119,9 @@ var settings = []setting{
 			return (*prefixesValue)(&o.http.TrustedProxies)
 		}},
 	intSetting("key-rate", httpapi.DefaultKeyRate, func(o *serveOptions) *int { return &o.http.KeyRate },
-		"signed requests per second per key, on average; more are refused (429 rate_limited, Retry-After)"),
+		"send requests (POST /v1/send) per second per key, on average; more are refused (429 rate_limited, Retry-After)"),
 	intSetting("key-burst", httpapi.DefaultKeyBurst, func(o *serveOptions) *int { return &o.http.KeyBurst },
-		"signed requests one key may send at once before --key-rate applies"),
+		"send requests one key may make at once before --key-rate applies"),
 
 	// Timers of a session's life (protocol §2, §4, §7).
 	durationSetting("session-resend", relay.DefaultSessionResend, func(o *serveOptions) *time.Duration { return &o.relay.SessionResend },
