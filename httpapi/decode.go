@@ -43,9 +43,11 @@ type rawOut struct {
 // decodeSend parses a send body (§10). A malformed body is refused whole; a
 // problem with one entry (bad key, id or data) rejects that entry only.
 func decodeSend(body []byte, maxRecipients int) ([]relay.Outgoing, error) {
-	var req rawSend
-	if err := decodeStrict(body, &req); err != nil {
-		return nil, err
+	req, ok := fastSend(body)
+	if !ok {
+		if err := decodeStrict(body, &req); err != nil {
+			return nil, err
+		}
 	}
 	switch {
 	case req.Messages == nil:
@@ -79,7 +81,11 @@ func decodeSend(body []byte, maxRecipients int) ([]relay.Outgoing, error) {
 			o.Err = protocol.CodeBadData
 			continue
 		}
-		if err := json.Unmarshal(m.Data, &o.Data); err != nil {
+		if bytes.IndexByte(m.Data, '\\') < 0 {
+			// Valid UTF-8 (checked) without escapes: the text between
+			// the quotes is the value.
+			o.Data = string(m.Data[1 : len(m.Data)-1])
+		} else if err := json.Unmarshal(m.Data, &o.Data); err != nil {
 			o.Err = protocol.CodeBadData
 		}
 	}
@@ -93,9 +99,11 @@ type rawAck struct {
 
 // decodeAck parses an ack body; a malformed key or id refuses it whole.
 func decodeAck(body []byte) (relay.Acks, error) {
-	var req rawAck
-	if err := decodeStrict(body, &req); err != nil {
-		return relay.Acks{}, err
+	req, ok := fastAck(body)
+	if !ok {
+		if err := decodeStrict(body, &req); err != nil {
+			return relay.Acks{}, err
+		}
 	}
 	a := relay.Acks{
 		Messages: make([]relay.MessageAck, len(req.Messages)),

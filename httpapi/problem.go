@@ -67,15 +67,39 @@ func writeError(w http.ResponseWriter, err error) {
 	_ = json.NewEncoder(w).Encode(p)
 }
 
+// jsonAppender is a value with a hand-written encoder (protocol's hot
+// wire types) that writes what encoding/json would.
+type jsonAppender interface{ AppendJSON(dst []byte) []byte }
+
+// okBody is the answer of most verbs, encoded once.
+var okBody = []byte("{\"ok\":true}\n")
+
 // writeJSON answers 200 with v.
 func writeJSON(w http.ResponseWriter, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		writeError(w, err)
-		return
+	var b []byte
+	switch v := v.(type) {
+	case protocol.OK:
+		if v.OK {
+			writeJSONBytes(w, okBody)
+			return
+		}
+		b, _ = json.Marshal(v)
+	case jsonAppender:
+		b = v.AppendJSON(make([]byte, 0, 512))
+	default:
+		var err error
+		if b, err = json.Marshal(v); err != nil {
+			writeError(w, err)
+			return
+		}
 	}
+	writeJSONBytes(w, append(b, '\n'))
+}
+
+// writeJSONBytes answers 200 with b, a JSON value and a newline.
+func writeJSONBytes(w http.ResponseWriter, b []byte) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("Cache-Control", "no-store")
-	_, _ = w.Write(append(b, '\n'))
+	_, _ = w.Write(b)
 }

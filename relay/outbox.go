@@ -39,6 +39,12 @@ func (o *outbox) appendEvent(typ string, v any) (gen uint64, ok bool) {
 	if err != nil {
 		panic("relay: event does not encode: " + err.Error()) // our own types; a bug
 	}
+	return o.appendData(typ, data)
+}
+
+// appendData is appendEvent for an event already encoded as data (one
+// JSON value); data is copied.
+func (o *outbox) appendData(typ string, data []byte) (gen uint64, ok bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.closed || len(o.buf)+len(data)+64 > o.max {

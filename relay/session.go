@@ -115,6 +115,16 @@ func (s *Session) send(typ string, v any) (gen uint64, ok bool) {
 	return gen, ok
 }
 
+// sendData is send for an event already encoded (the hot events, message
+// and receipt, are encoded by hand into Relay.scratch).
+func (s *Session) sendData(typ string, data []byte) (gen uint64, ok bool) {
+	gen, ok = s.out.appendData(typ, data)
+	if !ok && s.state != stateEnded {
+		s.relay.endSession(s, protocol.CloseSlowReader, time.Now())
+	}
+	return gen, ok
+}
+
 // schedule makes the session's timer fire no later than at.
 func (s *Session) schedule(at time.Time) {
 	if at.IsZero() || s.state == stateEnded {

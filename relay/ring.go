@@ -1,0 +1,37 @@
+package relay
+
+// ring is a FIFO queue in a circular buffer: push and pop are O(1) and
+// reuse the buffer, so a queue that stays long (a sender's settled ids,
+// up to MaxDedupPerSender) is never copied as it turns over.
+type ring[T any] struct {
+	buf  []T
+	head int // index of the oldest element
+	n    int
+}
+
+func (q *ring[T]) len() int { return q.n }
+
+// at returns the i-th oldest element.
+func (q *ring[T]) at(i int) T { return q.buf[(q.head+i)%len(q.buf)] }
+
+func (q *ring[T]) push(v T) {
+	if q.n == len(q.buf) {
+		buf := make([]T, max(8, 2*len(q.buf)))
+		for i := range q.n {
+			buf[i] = q.at(i)
+		}
+		q.buf, q.head = buf, 0
+	}
+	q.buf[(q.head+q.n)%len(q.buf)] = v
+	q.n++
+}
+
+// pop removes and returns the oldest element; the queue must not be empty.
+func (q *ring[T]) pop() T {
+	var zero T
+	v := q.buf[q.head]
+	q.buf[q.head] = zero
+	q.head = (q.head + 1) % len(q.buf)
+	q.n--
+	return v
+}
