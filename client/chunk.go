@@ -103,8 +103,11 @@ func parseChunk(data string) (*envelope, []byte, error) {
 	if err != nil {
 		return &e, nil, fmt.Errorf("%w: chunk %d data: %v", ErrTransferCorrupt, e.Index, err)
 	}
-	if len(b) == 0 && e.Size > 0 {
+	switch {
+	case len(b) == 0 && e.Size > 0:
 		return &e, nil, fmt.Errorf("%w: chunk %d is empty", ErrTransferCorrupt, e.Index)
+	case int64(len(b)) > e.Size:
+		return &e, nil, fmt.Errorf("%w: chunk %d has %d bytes of a %d-byte transfer", ErrTransferCorrupt, e.Index, len(b), e.Size)
 	}
 	return &e, b, nil
 }
