@@ -61,6 +61,10 @@ func TestImportDirection(t *testing.T) {
 		"relaytest":           {"protocol", "internal/sse", "internal/replay", "relay", "httpapi"},
 		"metrics":             {"protocol", "internal/sse", "internal/replay", "relay", "httpapi"},
 		"metrics/metricstest": {},
+		// The load generator speaks the protocol itself and can start a
+		// relay in its own process; it never needs the CLI or metrics.
+		"bench":       {"protocol", "internal/sse", "internal/replay", "relay", "httpapi"},
+		"bench/chart": {},
 	}
 	// Third-party modules a package must not depend on, transitively: the
 	// core, the wire package, the transport and the SDK stay free of the
@@ -102,7 +106,7 @@ func TestImportDirection(t *testing.T) {
 			}
 		}
 	}
-	for _, must := range []string{"protocol", "relay", "httpapi", "internal/sse", "metrics"} {
+	for _, must := range []string{"protocol", "relay", "httpapi", "internal/sse", "metrics", "bench"} {
 		if _, ok := pkgs[must]; !ok {
 			t.Errorf("package %s not found: is the rule table stale?", must)
 		}

@@ -26,7 +26,9 @@ const rootLong = `keypost is a message relay where an Ed25519 public key is an a
 Exit status:
   0  success (for serve: stopped by SIGINT or SIGTERM and shut down cleanly)
   1  runtime failure (the address is in use, the key file exists, …)
-  2  usage error (unknown command or flag, missing argument, invalid setting)`
+  2  usage error (unknown command or flag, missing argument, invalid setting)
+  3  send: some recipient did not get the message (rejected, expired,
+     undeliverable, or no receipt in time)`
 
 // Main runs keypost with args (without the program name) and returns the
 // process's exit status. Errors are printed to stderr, prefixed with
@@ -38,6 +40,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		Long:  rootLong,
 	}
 	root.AddCommand(newServeCmd(serve), newKeygenCmd(), newIDCmd(), newVersionCmd())
+	root.AddCommand(newBenchCmd())
+	root.AddCommand(newSendCmd(), newListenCmd(), newChatCmd())
 	cmd, err := execute(ctx, root, args, stdout, stderr)
 	return report(cmd, err, stderr)
 }
@@ -53,6 +57,9 @@ func report(cmd *cobra.Command, err error, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "Run '%s --help' for usage.\n", cmd.CommandPath())
 		}
 		return exitUsage
+	}
+	if _, ok := errors.AsType[*undeliveredError](err); ok {
+		return exitUndelivered
 	}
 	return exitFailure
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"net"
+	"os"
 	"regexp"
 	"strings"
 	"sync"
@@ -15,9 +16,18 @@ import (
 
 // TestMain fails the package if a test leaves a goroutine behind: serve
 // must stop everything it started when its context ends.
+//
+// With KEYPOST_TEST_AS_MAIN=1 the test binary is keypost itself (Main with
+// its arguments), so that a test can start it as a child process (bench's
+// idle scenario runs "keypost serve" that way).
 func TestMain(m *testing.M) {
+	if os.Getenv(asMainEnv) == "1" {
+		os.Exit(Main(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
+	}
 	goleak.VerifyTestMain(m)
 }
+
+const asMainEnv = "KEYPOST_TEST_AS_MAIN"
 
 // listeningLine is what serve prints once it listens; tests and scripts
 // find the bound address in it.
