@@ -36,6 +36,7 @@ type Options struct {
 	Rate        float64       // messages offered per second (latency)
 	Size        int           // bytes of message data
 	Concurrency int           // handshakes in flight (handshake, idle)
+	AckDelay    time.Duration // how long a message ack may wait to be batched with others (0: DefaultAckDelay, or DefaultAckDelayWindow with Batch 1)
 	SourceAddrs int           // loopback source addresses (0: enough for N)
 	H2C         bool          // HTTP/2 without TLS: many streams per connection
 	Baseline    bool          // also measure the machine's baseline and report ratios
@@ -57,7 +58,14 @@ const (
 	DefaultConcurrency = 64
 	DefaultRate        = 5000
 	DefaultRecipients  = 100
-	window             = 3 // unacknowledged messages per pair (protocol §8)
+	// DefaultAckDelay is how long a recipient holds a message ack to
+	// batch it with the next ones (the protocol allows 200 ms). With one
+	// message per POST (throughput, latency), each recipient serves few
+	// pairs, each bound by its window of 3 and the time to its acks, so it
+	// holds them only DefaultAckDelayWindow.
+	DefaultAckDelay       = 20 * time.Millisecond
+	DefaultAckDelayWindow = 2 * time.Millisecond
+	window                = 3 // unacknowledged messages per pair (protocol §8)
 )
 
 func (o Options) withDefaults() Options {
@@ -76,10 +84,16 @@ func (o Options) withDefaults() Options {
 	if o.Batch <= 0 {
 		o.Batch = 1
 	}
+	if o.AckDelay <= 0 {
+		o.AckDelay = DefaultAckDelay
+		if o.Scenario != "fanout" && o.Batch == 1 {
+			o.AckDelay = DefaultAckDelayWindow
+		}
+	}
 	if o.Pairs <= 0 {
 		switch {
-		case o.Scenario == "latency":
-			o.Pairs = 32
+		case o.Scenario == "latency" && o.Batch > 1:
+			o.Pairs = 4 * o.Batch // four senders
 		case o.Batch > 1:
 			o.Pairs = 20 * o.Batch
 		default:

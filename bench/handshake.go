@@ -24,6 +24,12 @@ func (r *runner) connectAll(ctx context.Context, n int, h handler) ([]*session, 
 		wg      sync.WaitGroup
 		workers = min(r.o.Concurrency, n)
 	)
+	// Keys are made before the clock starts: a client has its key before
+	// it connects.
+	pre := make([]*session, n)
+	for i := range pre {
+		pre[i] = newSession(r)
+	}
 	stop := r.progress(func() string {
 		return fmt.Sprintf("handshakes: %d/%d ready, %d failed", ready.Load(), n, failed.Load())
 	})
@@ -31,8 +37,9 @@ func (r *runner) connectAll(ctx context.Context, n int, h handler) ([]*session, 
 	for range workers {
 		wg.Go(func() {
 			var local hist
-			for next.Add(1) <= int64(n) && ctx.Err() == nil {
-				s := newSession(r)
+			for i := next.Add(1); i <= int64(n) && ctx.Err() == nil; i = next.Add(1) {
+				s := pre[i-1]
+				pre[i-1] = nil
 				start := time.Now()
 				if err := s.connect(ctx); err != nil {
 					s.close()

@@ -119,9 +119,9 @@ func (r *runner) load(ctx context.Context) error {
 			return fmt.Errorf("fanout: at most %d recipients per send", relay.DefaultMaxRecipients)
 		}
 		nSend, nRecv = o.Senders, o.Recipients
-	case o.Scenario == "throughput" && o.Batch > 1:
+	case o.Batch > 1:
 		if o.Batch > relay.DefaultMaxRecipients {
-			return fmt.Errorf("throughput: at most %d messages per send", relay.DefaultMaxRecipients)
+			return fmt.Errorf("%s: at most %d messages per send", o.Scenario, relay.DefaultMaxRecipients)
 		}
 		nSend, nRecv = (o.Pairs+o.Batch-1)/o.Batch, o.Batch
 	default:
@@ -348,12 +348,12 @@ func (lr *loadRun) pace(jobs []chan int64, t0 int64) {
 			close(j)
 		}
 	}()
-	rate := lr.r.o.Rate
+	rate := lr.r.o.Rate / float64(lr.r.o.Batch) // POSTs of Batch messages
 	var issued int64
 	for !lr.stopped() {
 		elapsed := float64(lr.r.now()-t0) / 1e9
 		for due := int64(rate * elapsed); issued < due; issued++ {
-			at := t0 + int64(float64(issued)/rate*1e9)
+			at := t0 + int64(float64(issued+1)/rate*1e9) // message i is due once i+1 are
 			select {
 			case jobs[issued%int64(len(jobs))] <- at:
 			default:
@@ -367,7 +367,8 @@ func (lr *loadRun) pace(jobs []chan int64, t0 int64) {
 // paced sends each job's message from s (one pair) when it is due.
 func (lr *loadRun) paced(ctx context.Context, s *session, jobs <-chan int64) {
 	var body []byte
-	es := make([]entry, 0, 1)
+	batch := lr.r.o.Batch
+	es := make([]entry, 0, batch)
 	for at := range jobs {
 		if lr.stopped() || ctx.Err() != nil {
 			continue // drain
@@ -375,7 +376,7 @@ func (lr *loadRun) paced(ctx context.Context, s *session, jobs <-chan int64) {
 		rr := 0
 		for {
 			s.mu.Lock()
-			es = lr.take(s, es[:0], 1, false, &rr)
+			es = lr.take(s, es[:0], batch, false, &rr)
 			s.mu.Unlock()
 			if len(es) > 0 || lr.stopped() {
 				break
@@ -498,6 +499,9 @@ func (lr *loadRun) message(s *session, data string) {
 			}
 			s.lat.add(now - t)
 		}
+	}
+	if len(s.acks) == 0 {
+		s.acksSince = time.Now()
 	}
 	s.acks = append(s.acks, protocol.MessageRef{From: from, ID: id})
 	s.mu.Unlock()

@@ -36,6 +36,7 @@ type session struct {
 	acks       []protocol.MessageRef // messages to ack
 	racks      []protocol.ReceiptRef // receipts to ack
 	racksSince time.Time             // when racks became non-empty
+	acksSince  time.Time             // when acks became non-empty
 	lat        *hist                 // send-to-delivery times of messages it received (load scenarios)
 	ackWake    chan struct{}         // capacity 1
 	sendWake   chan struct{}         // capacity 1
@@ -177,17 +178,19 @@ func (s *session) close() {
 	}
 }
 
-// Receipts do not hold a pair's window (the recipient's ack frees it), so
-// their acks wait to be batched: until receiptAckBatch are pending or the
-// oldest has waited receiptAckDelay, or a message ack goes anyway.
+// Acks are batched as a client may (protocol §6.4: within max_ack_delay,
+// 200 ms): a message ack waits until ackBatch are pending or the oldest
+// has waited Options.AckDelay; it holds its pair's window, so that delay
+// is short. Receipts hold no window, so theirs wait longer
+// (receiptAckDelay) unless a message ack goes anyway.
 const (
+	ackBatch        = 64
 	receiptAckBatch = 256
 	receiptAckDelay = 50 * time.Millisecond
 )
 
-// acker sends the session's acks, batched: one POST at a time carries
-// every message ack that came in since the last one (and the pending
-// receipt acks). It returns when done is closed and nothing is left.
+// acker sends the session's acks, batched (above), one POST at a time. It
+// returns when done is closed and nothing is left.
 func (s *session) acker(ctx context.Context, done <-chan struct{}, posts *atomic.Int64) {
 	var body []byte
 	timer := time.NewTimer(time.Hour)
@@ -201,13 +204,18 @@ func (s *session) acker(ctx context.Context, done <-chan struct{}, posts *atomic
 			return
 		}
 		s.mu.Lock()
-		msgs, rcs, since := len(s.acks), len(s.racks), s.racksSince
+		msgs, rcs, msince, rsince := len(s.acks), len(s.racks), s.acksSince, s.racksSince
 		s.mu.Unlock()
-		if msgs == 0 && rcs > 0 && rcs < receiptAckBatch {
-			if wait := receiptAckDelay - time.Since(since); wait > 0 {
-				timer.Reset(wait)
-				continue
-			}
+		var wait time.Duration
+		switch {
+		case msgs > 0 && msgs < ackBatch:
+			wait = s.r.o.AckDelay - time.Since(msince)
+		case msgs == 0 && rcs > 0 && rcs < receiptAckBatch:
+			wait = receiptAckDelay - time.Since(rsince)
+		}
+		if wait > 0 {
+			timer.Reset(wait)
+			continue
 		}
 		s.flushAcks(ctx, &body, posts)
 	}

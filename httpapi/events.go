@@ -80,12 +80,17 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 }
 
 // write writes b and flushes, under a deadline so a stalled reader cannot
-// hold the stream forever.
+// hold the stream forever. The deadline is lifted once the write is done:
+// over HTTP/2 a deadline that passes resets the stream even when no write
+// is under way, which would end every stream idle for WriteTimeout.
 func (s *Server) write(rc *http.ResponseController, w http.ResponseWriter, b []byte) bool {
 	_ = rc.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
 	n, err := w.Write(b)
 	if err == nil {
 		err = rc.Flush()
+	}
+	if err == nil {
+		_ = rc.SetWriteDeadline(time.Time{})
 	}
 	s.obs.StreamWrite(n, err)
 	return err == nil
