@@ -194,6 +194,7 @@ type Load struct {
 
 // Idle is the idle scenario's result.
 type Idle struct {
+	Alive                 int     `json:"alive"` // ready sessions whose stream was still open when the memory was read
 	ServerPID             int     `json:"server_pid"`
 	ServerRSSBeforeKB     int64   `json:"server_rss_before_kb"`
 	ServerRSSAfterKB      int64   `json:"server_rss_after_kb"`

@@ -131,7 +131,14 @@ func (r *runner) idle(ctx context.Context) error {
 	if r.o.AtPeak != nil {
 		r.o.AtPeak()
 	}
+	alive := 0
+	for _, s := range ss {
+		if !s.ended.Load() {
+			alive++
+		}
+	}
 	r.res.Idle = &Idle{
+		Alive:                 alive,
 		ServerPID:             pid,
 		ServerRSSBeforeKB:     before,
 		ServerRSSAfterKB:      after,

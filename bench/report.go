@@ -24,8 +24,8 @@ func WriteSummary(w io.Writer, res *Result) error {
 		}
 	}
 	if i := res.Idle; i != nil {
-		fmt.Fprintf(&b, "  relay memory       %d KiB before, %d KiB after (pid %d): %.2f KiB per ready session\n",
-			i.ServerRSSBeforeKB, i.ServerRSSAfterKB, i.ServerPID, i.ServerRSSKBPerSession)
+		fmt.Fprintf(&b, "  relay memory       %d KiB before, %d KiB after (pid %d): %.2f KiB per ready session; %d streams open at the end\n",
+			i.ServerRSSBeforeKB, i.ServerRSSAfterKB, i.ServerPID, i.ServerRSSKBPerSession, i.Alive)
 	}
 	if l := res.Load; l != nil {
 		fmt.Fprintf(&b, "  shape              %d pairs, %d per POST, %d recipients, %d-byte data, %d sessions\n",

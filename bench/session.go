@@ -29,6 +29,7 @@ type session struct {
 	nonce  atomic.Uint64
 	st     *stream
 	closed atomic.Bool // we closed the stream: its end is no error
+	ended  atomic.Bool // the stream is over (read returned)
 
 	// Load state, guarded by mu.
 	mu         sync.Mutex
@@ -140,6 +141,7 @@ type handler interface {
 // read serves the stream of a ready session until it ends: pings are
 // answered here, messages and receipts go to h (nil: none expected).
 func (s *session) read(ctx context.Context, h handler) {
+	defer s.ended.Store(true)
 	for {
 		ev, err := s.st.dec.Next()
 		if err != nil {
