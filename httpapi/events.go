@@ -3,7 +3,6 @@ package httpapi
 import (
 	"errors"
 	"net/http"
-	"runtime"
 	"time"
 
 	"github.com/keypost/keypost/internal/sse"
@@ -63,11 +62,6 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		}
 		select {
 		case <-sess.Wake():
-			// Let the goroutines that are ready to run (POST handlers
-			// queueing more events) go first, so that one write takes
-			// them all: under load this coalesces writes; with nothing
-			// else to run it returns at once.
-			runtime.Gosched()
 		case <-r.Context().Done():
 			return
 		case <-keepAlive.C:

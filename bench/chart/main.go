@@ -190,7 +190,7 @@ func svg(pts []point, closed [3]float64, machine string) string {
 	fmt.Fprintf(&b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#bbb" stroke-dasharray="2 3"/>`+"\n", px(0), py1(0), px(math.Min(xmax, ymax)), py1(math.Min(xmax, ymax)))
 	if closed[0] > 0 {
 		fmt.Fprintf(&b, `<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#c33" stroke-dasharray="6 4"/>`+"\n", left, py1(closed[0]), width-right, py1(closed[0]))
-		fmt.Fprintf(&b, `<text x="%d" y="%.1f" text-anchor="end" fill="#c33">closed loop (window of 3 kept full): %s/s</text>`+"\n", width-right-6, py1(closed[0])-6, human(closed[0]))
+		fmt.Fprintf(&b, `<text x="%d" y="%.1f" text-anchor="end" fill="#c33">closed loop (window of 3 kept full): %s/s</text>`+"\n", width-right-6, py1(closed[0])+16, human(closed[0]))
 	}
 	series(&b, pts, func(p point) [3]float64 { return p.delivered }, px, py1, "#1f77b4", "delivered/s")
 
@@ -211,8 +211,8 @@ func series(b *strings.Builder, pts []point, f func(point) [3]float64, px, py fu
 		fmt.Fprintf(b, `<circle cx="%.1f" cy="%.1f" r="3" fill="%s"/>`+"\n", px(p.x), py(v[0]), color)
 	}
 	fmt.Fprintf(b, `<polyline points="%s" fill="none" stroke="%s" stroke-width="1.5"/>`+"\n", strings.Join(path, " "), color)
-	last := pts[len(pts)-1]
-	fmt.Fprintf(b, `<text x="%.1f" y="%.1f" fill="%s" text-anchor="end">%s</text>`+"\n", px(last.x)-6, py(f(last)[0])-6, color, name)
+	first := pts[0] // the series are furthest apart at low load
+	fmt.Fprintf(b, `<text x="%.1f" y="%.1f" fill="%s">%s</text>`+"\n", px(first.x)+8, py(f(first)[0])-6, color, name)
 }
 
 // niceCeil rounds v up to 1, 2 or 5 times a power of ten.
