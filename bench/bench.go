@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/keypost/keypost/protocol"
 )
 
 // Scenarios, in the order `all` runs them.
@@ -39,6 +41,7 @@ type Options struct {
 	AckDelay    time.Duration // how long a message ack may wait to be batched with others (0: DefaultAckDelay, or DefaultAckDelayWindow with Batch 1)
 	SourceAddrs int           // loopback source addresses (0: enough for N)
 	H2C         bool          // HTTP/2 without TLS: many streams per connection
+	HMAC        bool          // sessions opt into the session profile: hmac-sha256 after /v1/auth
 	Baseline    bool          // also measure the machine's baseline and report ratios
 
 	// AtPeak, when set, is called while the idle scenario's sessions are
@@ -127,6 +130,7 @@ type Result struct {
 	Scenario  string  `json:"scenario"`
 	Server    string  `json:"server"`    // inproc, child or url
 	Transport string  `json:"transport"` // http1 or h2c
+	Signing   string  `json:"signing"`   // ed25519, or hmac-sha256 after /v1/auth (Options.HMAC)
 	Machine   Machine `json:"machine"`
 	DurationS float64 `json:"duration_s"` // time measured
 	Sessions  int     `json:"sessions,omitempty"`
@@ -233,9 +237,12 @@ func machine() Machine {
 // warm-up and a bounded drain) or once o.N is reached, or when ctx ends.
 func Run(ctx context.Context, o Options) (*Result, error) {
 	o = o.withDefaults()
-	res := &Result{Scenario: o.Scenario, Machine: machine(), Transport: "http1"}
+	res := &Result{Scenario: o.Scenario, Machine: machine(), Transport: "http1", Signing: protocol.SignatureAlg}
 	if o.H2C {
 		res.Transport = "h2c"
+	}
+	if o.HMAC {
+		res.Signing = protocol.SignatureAlgHMAC
 	}
 	if o.Baseline && o.Scenario != "baseline" {
 		b, err := measureBaseline(ctx, min(o.Duration, 3*time.Second), o.Progress)

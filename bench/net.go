@@ -225,6 +225,8 @@ type postConn struct {
 // signer is what a POST is signed with.
 type signer struct {
 	priv    ed25519.PrivateKey
+	key     protocol.Key
+	secret  *[protocol.SessionSecretSize]byte // non-nil: hmac-sha256 (the session profile)
 	session string
 	nonce   *atomic.Uint64
 }
@@ -234,7 +236,13 @@ type signer struct {
 func (c *netClient) post(ctx context.Context, sg signer, path string, body []byte) (int, []byte, error) {
 	h := make(http.Header, 6)
 	h.Set("Content-Type", "application/json")
-	if err := protocol.SignRequest(h, sg.priv, http.MethodPost, path, sg.session, body, sg.nonce.Add(1), time.Now()); err != nil {
+	var err error
+	if sg.secret != nil && path != protocol.PathAuth {
+		err = protocol.SignRequestHMAC(h, sg.key, sg.secret, http.MethodPost, path, sg.session, body, sg.nonce.Add(1), time.Now())
+	} else {
+		err = protocol.SignRequest(h, sg.priv, http.MethodPost, path, sg.session, body, sg.nonce.Add(1), time.Now())
+	}
+	if err != nil {
 		return 0, nil, err
 	}
 	return c.postHeaders(ctx, path, h, body)

@@ -11,7 +11,7 @@ import (
 func WriteSummary(w io.Writer, res *Result) error {
 	var b strings.Builder
 	m := res.Machine
-	fmt.Fprintf(&b, "%s (relay %s, %s; %d × %s, %s, load %s)\n", res.Scenario, res.Server, res.Transport,
+	fmt.Fprintf(&b, "%s (relay %s, %s, %s; %d × %s, %s, load %s)\n", res.Scenario, res.Server, res.Transport, res.Signing,
 		m.NumCPU, m.CPU, m.GoVersion, m.LoadAvg)
 	if bs := res.BaselineStats; bs != nil {
 		writeBaseline(&b, bs)

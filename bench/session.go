@@ -27,6 +27,7 @@ type session struct {
 	keyStr string
 	id     string
 	nonce  atomic.Uint64
+	secret *[protocol.SessionSecretSize]byte // from /v1/auth (Options.HMAC); set before any other POST
 	st     *stream
 	closed atomic.Bool // we closed the stream: its end is no error
 	ended  atomic.Bool // the stream is over (read returned)
@@ -55,7 +56,9 @@ func newSession(r *runner) *session {
 	}
 }
 
-func (s *session) signer() signer { return signer{priv: s.priv, session: s.id, nonce: &s.nonce} }
+func (s *session) signer() signer {
+	return signer{priv: s.priv, key: s.key, secret: s.secret, session: s.id, nonce: &s.nonce}
+}
 
 // post sends a signed POST and returns the answer's body; any status but
 // 200 is an error.
@@ -98,8 +101,18 @@ func (s *session) connect(ctx context.Context) error {
 		return fmt.Errorf("first event is %q, want session", ev.Type)
 	}
 	s.id = field(ev.Data, "session")
-	if _, err := s.post(ctx, protocol.PathAuth, []byte(`{"key":"`+s.keyStr+`"}`)); err != nil {
-		return err
+	if !s.r.o.HMAC {
+		if _, err := s.post(ctx, protocol.PathAuth, []byte(`{"key":"`+s.keyStr+`"}`)); err != nil {
+			return err
+		}
+	} else {
+		b, err := s.post(ctx, protocol.PathAuth, []byte(`{"key":"`+s.keyStr+`","hmac":true}`))
+		if err != nil {
+			return err
+		}
+		if s.secret, err = protocol.DecodeSessionSecret(field(string(b), "hmac_key")); err != nil {
+			return fmt.Errorf("auth answered %s: %w", b, err)
+		}
 	}
 	for {
 		ev, err := st.dec.Next()

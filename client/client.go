@@ -97,6 +97,14 @@ type Options struct {
 	MaxTransferBytes int64
 	MaxTransfers     int
 
+	// SessionHMAC opts into the session profile (docs/protocol.md §4.6):
+	// each session asks /v1/auth for a secret and signs its later
+	// requests with hmac-sha256, about 50 times cheaper than Ed25519 for
+	// both sides. The relay may refuse (it then hands out no secret) and
+	// the client keeps Ed25519. Anyone who learns a session's secret can
+	// act as the key on that session until it ends; use it over TLS.
+	SessionHMAC bool
+
 	hooks *hooks // test hooks (export_test.go)
 }
 

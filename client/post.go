@@ -26,6 +26,10 @@ type session struct {
 	// nonce is the last nonce used; every POST of the session takes the
 	// next one, starting at 1 (the relay counts nonces per session).
 	nonce atomic.Uint64
+
+	// secret, once /v1/auth handed one out (Options.SessionHMAC), signs
+	// the session's other requests with hmac-sha256.
+	secret atomic.Pointer[[protocol.SessionSecretSize]byte]
 }
 
 // postJSON signs v as JSON and POSTs it to path on s; see post.
@@ -59,7 +63,12 @@ func (c *Client) post(ctx context.Context, s *session, path string, body []byte,
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	if err := protocol.SignRequest(req.Header, c.priv, http.MethodPost, c.path+path, s.id, body, nonce, time.Now()); err != nil {
+	if secret := s.secret.Load(); secret != nil && path != protocol.PathAuth {
+		err = protocol.SignRequestHMAC(req.Header, c.key, secret, http.MethodPost, c.path+path, s.id, body, nonce, time.Now())
+	} else {
+		err = protocol.SignRequest(req.Header, c.priv, http.MethodPost, c.path+path, s.id, body, nonce, time.Now())
+	}
+	if err != nil {
 		return err
 	}
 	resp, err := c.http.Do(req)

@@ -181,14 +181,22 @@ func (c *Client) openSession(ctx context.Context, cancel context.CancelCauseFunc
 // least a second, which then succeeds. It is repeated once: refused again,
 // the stream is dropped and reopened with backoff.
 func (c *Client) authenticate(s *session) error {
-	req := protocol.AuthRequest{Key: c.key.String()}
-	err := c.postJSON(s.ctx, s, protocol.PathAuth, req, nil)
+	req := protocol.AuthRequest{Key: c.key.String(), HMAC: c.opts.SessionHMAC}
+	var res protocol.AuthResponse
+	err := c.postJSON(s.ctx, s, protocol.PathAuth, req, &res)
 	var pe *ProblemError
 	if errors.As(err, &pe) && pe.Code == protocol.CodeKeyInUse {
 		if err := sleep(s.ctx, keyInUseWait+rand.N(250*time.Millisecond)); err != nil {
 			return err
 		}
-		err = c.postJSON(s.ctx, s, protocol.PathAuth, req, nil)
+		err = c.postJSON(s.ctx, s, protocol.PathAuth, req, &res)
+	}
+	if err == nil && res.HMACKey != "" {
+		secret, serr := protocol.DecodeSessionSecret(res.HMACKey)
+		if serr != nil {
+			return fmt.Errorf("keypost: auth: %w", serr)
+		}
+		s.secret.Store(secret)
 	}
 	if err != nil {
 		err = fmt.Errorf("keypost: auth: %w", err)

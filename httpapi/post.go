@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"encoding/base64"
 	"errors"
 	"io"
 	"mime"
@@ -79,7 +80,18 @@ func (s *Server) handlePost(r *http.Request, v verb) (any, error) {
 	if err := sig.CheckDigest(r.Header, body); err != nil {
 		return nil, err
 	}
-	if err := sig.Verify(r.Method, r.URL.EscapedPath(), sessID, protocol.FieldValue(r.Header, protocol.HeaderContentDigest), time.Now()); err != nil {
+	digest := protocol.FieldValue(r.Header, protocol.HeaderContentDigest)
+	if sig.HMAC() {
+		// The session profile (docs/protocol.md §4.6): keyed with the
+		// secret /v1/auth handed out, so never on /v1/auth itself.
+		if r.URL.Path == protocol.PathAuth {
+			return nil, fail(protocol.CodeBadSignature, "/v1/auth must be signed with ed25519")
+		}
+		err = sig.VerifyHMAC(sess.Secret(), r.Method, r.URL.EscapedPath(), sessID, digest, time.Now())
+	} else {
+		err = sig.Verify(r.Method, r.URL.EscapedPath(), sessID, digest, time.Now())
+	}
+	if err != nil {
 		return nil, err
 	}
 	if err := s.relay.UseNonce(sess, sig.Nonce); err != nil {
@@ -98,11 +110,20 @@ func (s *Server) handlePost(r *http.Request, v verb) (any, error) {
 	return v(sess, key, body)
 }
 
-func (s *Server) auth(sess *relay.Session, key protocol.Key, _ []byte) (any, error) {
+func (s *Server) auth(sess *relay.Session, key protocol.Key, body []byte) (any, error) {
+	var req protocol.AuthRequest
+	if err := decodeStrict(body, &req); err != nil {
+		return nil, err
+	}
 	if err := s.relay.Auth(sess, key); err != nil {
 		return nil, err
 	}
-	return protocol.OK{OK: true}, nil
+	if !req.HMAC || s.cfg.DisableHMAC {
+		return protocol.OK{OK: true}, nil
+	}
+	// Only in the answer to this Ed25519-signed request, never on the
+	// stream: whoever can read the stream cannot sign as the key.
+	return protocol.AuthResponse{OK: true, HMACKey: base64.RawURLEncoding.EncodeToString(sess.MakeSecret()[:])}, nil
 }
 
 func (s *Server) challenge(sess *relay.Session, _ protocol.Key, body []byte) (any, error) {

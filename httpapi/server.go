@@ -78,6 +78,9 @@ type Config struct {
 	// Observer is told about requests, stream writes and refusals, for
 	// metrics; nil means none.
 	Observer Observer
+	// DisableHMAC refuses the opt-in session profile: /v1/auth hands out
+	// no secret, so every request must be signed with Ed25519.
+	DisableHMAC bool
 	// ReadyCheck, if set, is asked by /readyz after the draining check; an
 	// error makes /readyz answer with it (a cluster node without its
 	// cluster link, for example): a *relay.Error with its code and status,

@@ -2,6 +2,7 @@ package protocol
 
 import (
 	"crypto/ed25519"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
@@ -52,8 +53,16 @@ const (
 	// SignatureLabel is the label SignRequest uses. Verifiers accept any
 	// label, since RFC 9421 libraries choose their own (remitly's is sig1).
 	SignatureLabel = "sig"
-	// SignatureAlg is the only algorithm; the alg parameter may be left out.
+	// SignatureAlg is the default algorithm; the alg parameter may be left
+	// out for it.
 	SignatureAlg = "ed25519"
+	// SignatureAlgHMAC is the opt-in session profile (RFC 9421 §3.3.3):
+	// HMAC-SHA256 keyed with the session secret that /v1/auth handed out.
+	// The alg parameter is required for it, so that a verifier never has to
+	// guess which key a signature is meant for.
+	SignatureAlgHMAC = "hmac-sha256"
+	// SessionSecretSize is the size of a session secret in bytes.
+	SessionSecretSize = 32
 	// SignatureTag is the required tag parameter. It binds a signature to
 	// this protocol: a user's key is long-lived and may sign other things,
 	// and none of those can be replayed here, nor these elsewhere.
@@ -205,11 +214,13 @@ func appendRequestBase(dst []byte, method, path, contentDigest, session, params 
 
 // appendParams appends the signature parameters SignRequest sends: the
 // covered components and keyid, alg, tag, nonce, created, in that order.
-func appendParams(dst []byte, key Key, nonce uint64, created int64) []byte {
+func appendParams(dst []byte, key Key, alg string, nonce uint64, created int64) []byte {
 	dst = append(dst, coveredComponents...)
 	dst = append(dst, `;keyid="`...)
 	dst, _ = key.AppendText(dst)
-	dst = append(dst, `";alg="`+SignatureAlg+`";tag="`+SignatureTag+`";nonce="`...)
+	dst = append(dst, `";alg="`...)
+	dst = append(dst, alg...)
+	dst = append(dst, `";tag="`+SignatureTag+`";nonce="`...)
 	dst = strconv.AppendUint(dst, nonce, 10)
 	dst = append(dst, `";created=`...)
 	dst = strconv.AppendInt(dst, created, 10)
@@ -230,18 +241,44 @@ func SignRequest(h http.Header, priv ed25519.PrivateKey, method, path, session s
 	if len(priv) != ed25519.PrivateKeySize {
 		return fmt.Errorf("protocol: private key is %d bytes, want %d", len(priv), ed25519.PrivateKeySize)
 	}
+	return signRequest(h, Key(priv[32:]), SignatureAlg, func(base []byte) []byte {
+		return ed25519.Sign(priv, base)
+	}, method, path, session, body, nonce, created)
+}
+
+// SignRequestHMAC signs a keypost request as SignRequest does, but with
+// the opt-in session profile: alg="hmac-sha256", keyed with the session
+// secret that /v1/auth returned for this session, and keyid the key bound
+// to the session. It is only accepted after that auth, on that session.
+func SignRequestHMAC(h http.Header, key Key, secret *[SessionSecretSize]byte, method, path, session string, body []byte, nonce uint64, created time.Time) error {
+	if secret == nil {
+		return errors.New("protocol: no session secret")
+	}
+	return signRequest(h, key, SignatureAlgHMAC, func(base []byte) []byte {
+		return sessionMAC(secret, base)
+	}, method, path, session, body, nonce, created)
+}
+
+// sessionMAC is the hmac-sha256 signature of base (RFC 9421 §3.3.3).
+func sessionMAC(secret *[SessionSecretSize]byte, base []byte) []byte {
+	m := hmac.New(sha256.New, secret[:])
+	m.Write(base)
+	return m.Sum(nil)
+}
+
+func signRequest(h http.Header, key Key, alg string, sign func(base []byte) []byte, method, path, session string, body []byte, nonce uint64, created time.Time) error {
 	if nonce < 1 || nonce > MaxNonce {
 		return fmt.Errorf("protocol: nonce %d out of range 1…%d", nonce, MaxNonce)
 	}
 	session = trimOWS(session)
 	digest := ContentDigest(body)
-	params := string(appendParams(make([]byte, 0, 200), Key(priv[32:]), nonce, created.Unix()))
+	params := string(appendParams(make([]byte, 0, 200), key, alg, nonce, created.Unix()))
 	var buf [512]byte
 	base, err := appendRequestBase(buf[:0], method, path, digest, session, params)
 	if err != nil {
 		return fmt.Errorf("protocol: cannot sign: %w", err)
 	}
-	sig := ed25519.Sign(priv, base)
+	sig := sign(base)
 	h.Set(HeaderRelaySession, session)
 	h.Set(HeaderContentDigest, digest)
 	h.Set(HeaderSignatureInput, SignatureLabel+"="+params)
@@ -253,16 +290,22 @@ func SignRequest(h http.Header, priv ed25519.PrivateKey, method, path, session s
 type Signature struct {
 	Label   string // the signature's label, e.g. "sig"
 	KeyID   Key    // the signer (decoded only: compare it with a key already checked)
-	Alg     string // SignatureAlg, or "" when the alg parameter is absent
+	Alg     string // SignatureAlg, SignatureAlgHMAC, or "" when the alg parameter is absent (Ed25519)
 	Nonce   uint64 // 1…MaxNonce
 	Created int64  // the created parameter, 0 when absent; the protocol ignores it
 	Expires int64  // the expires parameter (Unix seconds), 0 when absent
 
-	// Value is the signature itself.
+	// Value is the signature itself: all 64 bytes for Ed25519, the first
+	// 32 for hmac-sha256 (the rest are zero).
 	Value [ed25519.SignatureSize]byte
 
 	params string // the @signature-params value: the member's text as received
+	short  bool   // Value held a 32-byte (HMAC-sized) byte sequence
 }
+
+// HMAC reports whether the signature uses the session profile
+// (alg="hmac-sha256"): verify it with VerifyHMAC, not Verify.
+func (s *Signature) HMAC() bool { return s.Alg == SignatureAlgHMAC }
 
 // Params returns the signature parameters exactly as received (the
 // Signature-Input member without its label), which is the
@@ -281,10 +324,12 @@ func (s *Signature) Params() string { return s.params }
 // Signature-Input must be, in canonical serialization, the Inner List
 // ("@method" "@path" "content-digest" "relay-session") with parameters
 // keyid (a string, DecodeKey), tag ("keypost/1"), nonce (a string, decimal,
-// 1…MaxNonce, no leading zero), and optionally alg ("ed25519"), created (an
-// Integer, ignored) and expires (an Integer > 0); no other parameter, none
-// twice. The member of Signature must be a 64-byte Byte Sequence without
-// parameters. Every other failure wraps ErrBadSignature.
+// 1…MaxNonce, no leading zero), and optionally alg ("ed25519" or
+// "hmac-sha256"), created (an Integer, ignored) and expires (an Integer >
+// 0); no other parameter, none twice. The member of Signature must be a
+// Byte Sequence without parameters: 64 bytes for Ed25519, 32 for
+// hmac-sha256 (which must be named by alg). Every other failure wraps
+// ErrBadSignature.
 //
 // It does not verify the signature (Verify does) nor check that KeyID is a
 // valid curve point (the caller compares it with a key it checked).
@@ -353,7 +398,10 @@ func (s *Signature) parse(h http.Header) error {
 		return badSig("Signature member is not a byte sequence without parameters")
 	}
 	if !decodeBase64(s.Value[:], v[1:len(v)-1]) {
-		return badSig("signature is not %d bytes", ed25519.SignatureSize)
+		if !decodeBase64(s.Value[:sha256.Size], v[1:len(v)-1]) {
+			return badSig("signature is not %d bytes (Ed25519) or %d (hmac-sha256)", ed25519.SignatureSize, sha256.Size)
+		}
+		s.short = true
 	}
 
 	// Signature-Input: the fixed covered components, then parameters.
@@ -361,7 +409,16 @@ func (s *Signature) parse(h http.Header) error {
 		return badSig("covered components must be exactly %s", coveredComponents)
 	}
 	s.params = in.value
-	return s.parseParams(in.value[len(coveredComponents):])
+	if err := s.parseParams(in.value[len(coveredComponents):]); err != nil {
+		return err
+	}
+	if s.short != s.HMAC() {
+		if s.HMAC() {
+			return badSig("an hmac-sha256 signature is %d bytes", sha256.Size)
+		}
+		return badSig("an Ed25519 signature is %d bytes", ed25519.SignatureSize)
+	}
+	return nil
 }
 
 // Parameter bits, to find missing and repeated parameters.
@@ -414,10 +471,10 @@ func (s *Signature) parseParams(rest string) error {
 			s.KeyID = k
 		case "alg":
 			bit = paramAlg
-			if it.kind != sfString || it.raw != SignatureAlg {
-				return badSig("alg must be the string %q", SignatureAlg)
+			if it.kind != sfString || (it.raw != SignatureAlg && it.raw != SignatureAlgHMAC) {
+				return badSig("alg must be the string %q or %q", SignatureAlg, SignatureAlgHMAC)
 			}
-			s.Alg = SignatureAlg
+			s.Alg = it.raw
 		case "tag":
 			bit = paramTag
 			if it.kind != sfString || it.raw != SignatureTag {
@@ -519,19 +576,55 @@ func canonicalInt(s string) (int64, bool) {
 // signature base. Failures wrap ErrBadSignature.
 //
 // It does not check the body against Content-Digest: CheckDigest does.
+//
+// An hmac-sha256 signature never verifies here: VerifyHMAC checks it.
 func (s *Signature) Verify(method, path, session, contentDigest string, now time.Time) error {
-	if s.Expires != 0 && now.Unix() > s.Expires {
-		return badSig("expired at %d", s.Expires)
+	if s.HMAC() {
+		return badSig("an hmac-sha256 signature needs the session secret")
 	}
 	var buf [512]byte
-	base, err := appendRequestBase(buf[:0], method, path, trimOWS(contentDigest), trimOWS(session), s.params)
+	base, err := s.base(buf[:0], method, path, session, contentDigest, now)
 	if err != nil {
-		return badSig("%v", err)
+		return err
 	}
 	if !ed25519.Verify(s.KeyID[:], base, s.Value[:]) {
 		return badSig("signature does not verify")
 	}
 	return nil
+}
+
+// VerifyHMAC checks an hmac-sha256 signature (the session profile) as
+// Verify checks an Ed25519 one, keyed with the session's secret; a nil
+// secret (the session has none) or an Ed25519 signature fails. The
+// comparison takes constant time.
+func (s *Signature) VerifyHMAC(secret *[SessionSecretSize]byte, method, path, session, contentDigest string, now time.Time) error {
+	if !s.HMAC() {
+		return badSig("not an hmac-sha256 signature")
+	}
+	if secret == nil {
+		return badSig("the session has no secret; ask for one with /v1/auth {\"hmac\":true}")
+	}
+	var buf [512]byte
+	base, err := s.base(buf[:0], method, path, session, contentDigest, now)
+	if err != nil {
+		return err
+	}
+	if !hmac.Equal(sessionMAC(secret, base), s.Value[:sha256.Size]) {
+		return badSig("signature does not verify")
+	}
+	return nil
+}
+
+// base checks expires and appends the signature base the signature covers.
+func (s *Signature) base(dst []byte, method, path, session, contentDigest string, now time.Time) ([]byte, error) {
+	if s.Expires != 0 && now.Unix() > s.Expires {
+		return nil, badSig("expired at %d", s.Expires)
+	}
+	base, err := appendRequestBase(dst, method, path, trimOWS(contentDigest), trimOWS(session), s.params)
+	if err != nil {
+		return nil, badSig("%v", err)
+	}
+	return base, nil
 }
 
 // CheckDigest checks that the Content-Digest field of h is a well-formed

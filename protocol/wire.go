@@ -1,5 +1,10 @@
 package protocol
 
+import (
+	"encoding/base64"
+	"fmt"
+)
+
 // Paths of the endpoints. Every POST is signed (see signature.go).
 const (
 	PathEvents    = "/v1/events"
@@ -92,9 +97,34 @@ type ClosingEvent struct {
 	Code CloseCode `json:"code"`
 }
 
-// AuthRequest is the body of POST /v1/auth (§3).
+// AuthRequest is the body of POST /v1/auth (§3). HMAC asks the relay for a
+// session secret, so that the session's later requests may be signed with
+// hmac-sha256 instead of Ed25519 (the opt-in session profile,
+// docs/protocol.md §4.6).
 type AuthRequest struct {
-	Key string `json:"key"`
+	Key  string `json:"key"`
+	HMAC bool   `json:"hmac,omitempty"`
+}
+
+// DecodeSessionSecret decodes the hmac_key of an AuthResponse.
+func DecodeSessionSecret(s string) (*[SessionSecretSize]byte, error) {
+	k := new([SessionSecretSize]byte)
+	if len(s) != base64.RawURLEncoding.EncodedLen(SessionSecretSize) {
+		return nil, fmt.Errorf("protocol: hmac_key is %d characters, want %d", len(s), base64.RawURLEncoding.EncodedLen(SessionSecretSize))
+	}
+	if n, err := base64.RawURLEncoding.Strict().Decode(k[:], []byte(s)); err != nil || n != SessionSecretSize {
+		return nil, fmt.Errorf("protocol: hmac_key is not base64url without padding")
+	}
+	return k, nil
+}
+
+// AuthResponse is the body of a 200 answer to POST /v1/auth. HMACKey is the
+// session secret (base64url, no padding, SessionSecretSize bytes) when the
+// request asked for one and the relay allows the profile; it is the same on
+// every answer for one session.
+type AuthResponse struct {
+	OK      bool   `json:"ok"`
+	HMACKey string `json:"hmac_key,omitempty"`
 }
 
 // ChallengeRequest is the body of POST /v1/challenge (§4).

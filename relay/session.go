@@ -2,6 +2,7 @@ package relay
 
 import (
 	"context"
+	"crypto/rand"
 	"sync/atomic"
 	"time"
 
@@ -35,6 +36,10 @@ type Session struct {
 	relay  *Relay
 
 	key atomic.Pointer[protocol.Key] // set once at bind (§3.2), read without the lock
+	// secret keys the session's hmac-sha256 signatures (the opt-in session
+	// profile, docs/protocol.md §4.6); made once, on request, and read
+	// without the lock by every request of the session.
+	secret atomic.Pointer[[protocol.SessionSecretSize]byte]
 
 	// Guarded by Relay.mu.
 	state      sessionState
@@ -74,6 +79,27 @@ func (s *Session) ID() string { return s.idStr }
 
 // Key is the key bound to the session, or nil before /v1/auth.
 func (s *Session) Key() *protocol.Key { return s.key.Load() }
+
+// Secret is the session's hmac-sha256 secret, or nil if none was made.
+func (s *Session) Secret() *[protocol.SessionSecretSize]byte { return s.secret.Load() }
+
+// MakeSecret returns the session's hmac-sha256 secret, making it (from
+// crypto/rand) on the first call; every later call returns the same one,
+// so a retried /v1/auth gets the secret its lost answer carried. The
+// transport calls it only after a successful Auth, whose request was
+// signed with the bound key: the secret is handed to that key's holder
+// alone, and it dies with the session.
+func (s *Session) MakeSecret() *[protocol.SessionSecretSize]byte {
+	if k := s.secret.Load(); k != nil {
+		return k
+	}
+	k := new([protocol.SessionSecretSize]byte)
+	rand.Read(k[:])
+	if !s.secret.CompareAndSwap(nil, k) {
+		return s.secret.Load()
+	}
+	return k
+}
 
 // Take hands the transport's writer everything queued for the stream; the
 // writer writes it, flushes once, and passes the buffer back as prev next

@@ -30,7 +30,10 @@ type Client struct {
 	Key  protocol.Key
 
 	Session string // from the first session event
-	nonce   atomic.Uint64
+	// Secret, once set (RegisterHMAC), signs requests but /v1/auth with
+	// the session profile (hmac-sha256) instead of Ed25519.
+	Secret *[protocol.SessionSecretSize]byte
+	nonce  atomic.Uint64
 
 	events chan sse.Event
 	cancel context.CancelFunc
@@ -205,7 +208,12 @@ func (c *Client) Request(path string, body []byte) *http.Request {
 		c.tb.Fatal(err)
 	}
 	req.Header.Set("Content-Type", "application/json")
-	if err := protocol.SignRequest(req.Header, c.Priv, http.MethodPost, path, c.Session, body, c.nonce.Add(1), time.Now()); err != nil {
+	if c.Secret != nil && path != protocol.PathAuth { // auth is always Ed25519
+		err = protocol.SignRequestHMAC(req.Header, c.Key, c.Secret, http.MethodPost, path, c.Session, body, c.nonce.Add(1), time.Now())
+	} else {
+		err = protocol.SignRequest(req.Header, c.Priv, http.MethodPost, path, c.Session, body, c.nonce.Add(1), time.Now())
+	}
+	if err != nil {
 		c.tb.Fatal(err)
 	}
 	return req
@@ -266,6 +274,23 @@ func (c *Client) Register() protocol.ReadyEvent {
 		c.Connect()
 	}
 	c.MustPost(protocol.PathAuth, protocol.AuthRequest{Key: c.Key.String()}, nil)
+	return c.Challenges()
+}
+
+// RegisterHMAC is Register asking /v1/auth for a session secret; every
+// later request (challenge answers included) is signed with it.
+func (c *Client) RegisterHMAC() protocol.ReadyEvent {
+	c.tb.Helper()
+	if c.Session == "" || c.cancel == nil {
+		c.Connect()
+	}
+	var res protocol.AuthResponse
+	c.MustPost(protocol.PathAuth, protocol.AuthRequest{Key: c.Key.String(), HMAC: true}, &res)
+	secret, err := protocol.DecodeSessionSecret(res.HMACKey)
+	if err != nil {
+		c.tb.Fatalf("auth answer %+v: %v", res, err)
+	}
+	c.Secret = secret
 	return c.Challenges()
 }
 

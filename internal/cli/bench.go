@@ -95,6 +95,7 @@ func newBenchCmd() *cobra.Command {
 	fs.DurationVar(&o.AckDelay, "ack-delay", 0, "how long a recipient may hold a message ack to batch it with others (protocol: at most 200ms; default 20ms, 2ms with --batch 1)")
 	fs.IntVar(&o.SourceAddrs, "source-addrs", 0, "loopback source addresses 127.0.0.x to spread connections over (default: one per 20000)")
 	fs.BoolVar(&o.H2C, "h2c", false, "HTTP/2 without TLS: many streams and POSTs share a connection")
+	fs.BoolVar(&o.HMAC, "hmac", false, "sessions opt into the session profile: requests after /v1/auth are signed with hmac-sha256 (protocol §4.6)")
 	fs.BoolVar(&o.Baseline, "baseline", false, "also measure the baseline in this run and report ratios to it")
 	fs.BoolVar(&f.json, "json", false, "print each result as one JSON object per line")
 	fs.StringVar(&f.cpuprofile, "cpuprofile", "", "write a CPU profile of this process to `FILE` (goroutines are labelled side=relay or side=generator)")

@@ -148,6 +148,7 @@ func (f *chatFlags) run(cmd *cobra.Command, peerArg string) error {
 	files := &lazyDir{}
 	everReady, down := false, false // touched by OnState only, which runs on one goroutine
 	opts := client.Options{
+		SessionHMAC: f.hmac,
 		OnState: func(s client.State) {
 			switch s.Phase {
 			case client.Ready:

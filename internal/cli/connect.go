@@ -23,18 +23,20 @@ const defaultServer = "http://127.0.0.1:8080"
 type relayFlags struct {
 	server string
 	key    string
+	hmac   bool
 }
 
 func (f *relayFlags) add(fs *pflag.FlagSet) {
 	fs.StringVarP(&f.server, "server", "s", defaultServer, "the relay's `URL` (also $KEYPOST_SERVER)")
 	fs.StringVarP(&f.key, "key", "k", "", "your key `FILE`, made by keypost keygen (also $KEYPOST_KEY; required)")
+	fs.BoolVar(&f.hmac, "hmac", false, "sign requests after the handshake with a per-session hmac-sha256 secret instead of Ed25519, if the relay allows (protocol §4.6; also $KEYPOST_HMAC)")
 }
 
 // load applies KEYPOST_SERVER and KEYPOST_KEY, checks the flags and reads
 // the key file. A missing --key or a malformed --server is a usage error;
 // a key file that cannot be read is a runtime failure, as for keypost id.
 func (f *relayFlags) load(fs *pflag.FlagSet) (ed25519.PrivateKey, error) {
-	if err := applyEnv(fs, "server", "key"); err != nil {
+	if err := applyEnv(fs, "server", "key", "hmac"); err != nil {
 		return nil, err
 	}
 	if f.key == "" {

@@ -140,6 +140,7 @@ func (f *listenFlags) run(cmd *cobra.Command) error {
 		}
 	}
 	opts := client.Options{
+		SessionHMAC: f.hmac,
 		TransferDir: dir,
 		OnState: func(s client.State) {
 			fmt.Fprintf(stderr, "state: %s\n", stateText(s))

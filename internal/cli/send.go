@@ -223,6 +223,7 @@ func (f *sendFlags) run(cmd *cobra.Command, args []string) error {
 	var mu sync.Mutex
 	var lastErr error // why the last attempt to connect failed
 	c, err := client.Connect(ctx, f.server, priv, client.Options{
+		SessionHMAC: f.hmac,
 		OnState: func(s client.State) {
 			if s.Phase == client.Reconnecting {
 				mu.Lock()

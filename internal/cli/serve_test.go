@@ -144,6 +144,7 @@ var samples = map[string]string{
 	"tls-cert":        "/etc/keypost/cert.pem",
 	"tls-key":         "/etc/keypost/key.pem",
 	"h2c":             "true",
+	"no-hmac":         "true",
 	"log-level":       "debug",
 	"log-format":      "json",
 	"cors-origins":    "https://a.example,https://b.example",

@@ -118,6 +118,8 @@ var settings = []setting{
 			o.http.TrustedProxies = nil
 			return (*prefixesValue)(&o.http.TrustedProxies)
 		}},
+	boolSetting("no-hmac", func(o *serveOptions) *bool { return &o.http.DisableHMAC },
+		"refuse the opt-in session profile: /v1/auth hands out no hmac-sha256 secret, so every request must be signed with Ed25519 (protocol §4.6)"),
 	intSetting("key-rate", httpapi.DefaultKeyRate, func(o *serveOptions) *int { return &o.http.KeyRate },
 		"send requests (POST /v1/send) per second per key, on average; more are refused (429 rate_limited, Retry-After)"),
 	intSetting("key-burst", httpapi.DefaultKeyBurst, func(o *serveOptions) *int { return &o.http.KeyBurst },
