@@ -1032,6 +1032,11 @@ func FuzzParseSignature(f *testing.F) {
 	f.Add(`sig=("@method" "@path");keyid="x"`, "sig=:AA==:")
 	f.Add(`sig=("a";b=?1 "c";d=1.5 e:f/g);h=-0;i=:AA==:, j`, `sig=:`+b64+`:, k=("x")`)
 	f.Add("", "")
+	hh := http.Header{}
+	if err := SignRequestHMAC(hh, fx.key, &[SessionSecretSize]byte{7}, fx.method, fx.path, fx.session, fx.body, 3, time.Unix(1767225600, 0)); err != nil {
+		f.Fatal(err)
+	}
+	f.Add(hh.Get(HeaderSignatureInput), hh.Get(HeaderSignature))
 	f.Fuzz(func(t *testing.T, in, sig string) {
 		s, err := parseFields(in, sig)
 		if err != nil {
@@ -1042,6 +1047,7 @@ func FuzzParseSignature(f *testing.F) {
 		}
 		// Never panics past parsing either.
 		_ = s.Verify("POST", "/v1/send", "x", "y", testNow)
+		_ = s.VerifyHMAC(&[SessionSecretSize]byte{}, "POST", "/v1/send", "x", "y", testNow)
 		_ = s.CheckDigest(http.Header{HeaderContentDigest: {sig}}, nil)
 
 		// Accepted input is canonical: label=Params() is the field as sent.
@@ -1049,7 +1055,11 @@ func FuzzParseSignature(f *testing.F) {
 		if trimOWS(in) != raw {
 			t.Fatalf("accepted %q but it re-serializes as %q", in, raw)
 		}
-		sigOut := s.Label + "=:" + base64.StdEncoding.EncodeToString(s.Value[:]) + ":"
+		value := s.Value[:]
+		if s.HMAC() {
+			value = value[:32]
+		}
+		sigOut := s.Label + "=:" + base64.StdEncoding.EncodeToString(value) + ":"
 		s2, err := parseFields(raw, sigOut)
 		if err != nil {
 			t.Fatalf("re-serialized %q %q refused: %v", raw, sigOut, err)
