@@ -5,7 +5,8 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"math/big"
+
+	"filippo.io/edwards25519"
 )
 
 // Key is a user id: the 32 raw bytes of an Ed25519 public key (§3: the public
@@ -50,7 +51,7 @@ func (k Key) MarshalText() ([]byte, error) {
 // UnmarshalText is ParseKey: a Key decoded from JSON is always a usable
 // public key. Code that only needs to look a key up in a table of keys it
 // already checked can decode the string with DecodeKey instead and skip the
-// slow curve check.
+// curve check.
 func (k *Key) UnmarshalText(text []byte) error {
 	key, err := parseKey(text)
 	if err != nil {
@@ -138,8 +139,10 @@ func parseKey[T string | []byte](s T) (Key, error) {
 // 8·P = identity) is a key for which signatures can be forged without any
 // secret, so a "user" could be impersonated by anybody.
 //
-// It uses math/big and costs tens of microseconds: call it once for a key
-// the relay has not seen, not on every request.
+// It neither decompresses the point nor does point arithmetic (see check)
+// and allocates nothing, so it is cheap enough for every key the relay
+// learns; it still costs an order of magnitude more than DecodeKey, so a
+// key already checked is looked up, not checked again.
 func (k Key) Valid() bool { return k.check() == keyOK }
 
 // keyStatus says why a key is not valid; tests use it to tell the cases
@@ -167,112 +170,59 @@ func (s keyStatus) String() string {
 	return "unknown"
 }
 
-// Curve constants of edwards25519 (RFC 8032 §5.1), built once. They are only
-// read after init, so check is safe for concurrent use.
-var (
-	fieldP  = new(big.Int).Sub(new(big.Int).Lsh(big.NewInt(1), 255), big.NewInt(19)) // p = 2^255 - 19
-	curveD  = computeD()                                                             // d = -121665/121666 mod p
-	curveD2 = new(big.Int).Mod(new(big.Int).Lsh(curveD, 1), fieldP)                  // 2d
-	keyOne  = big.NewInt(1)
-	keyTwo  = big.NewInt(2)
-)
-
-func computeD() *big.Int {
-	inv := new(big.Int).ModInverse(big.NewInt(121666), fieldP)
-	d := new(big.Int).Mul(big.NewInt(-121665), inv)
-	return d.Mod(d, fieldP)
-}
-
-// check decompresses k, refusing non-canonical encodings, and then tests
-// for small order by computing 8·P with three doublings.
+// check classifies k as RFC 8032 §5.1.3 decodes it, refusing what the
+// usual decoders let through:
+//
+//   - non-canonical: y ≥ p, or x = 0 (y = ±1) with the sign bit set, so
+//     that every point has one address;
+//   - not on the curve: no x with -x² + y² = 1 + d·x²·y²;
+//   - small order: 8·P is the identity.
+//
+// The point arithmetic is filippo.io/edwards25519, the implementation
+// under crypto/ed25519; its SetBytes accepts non-canonical encodings, which
+// the byte checks before it refuse. The verdicts are exactly those of the
+// math/big reference in key_ref_test.go; the tests and FuzzKeyCheck
+// compare the two.
 func (k Key) check() keyStatus {
-	x, y, st := k.decompress()
-	if st != keyOK {
-		return st
+	top := k[31] & 0x7f
+	sign := k[31] >> 7
+	// y ≥ p = 2^255 - 19: y is 2^255-19 … 2^255-1, i.e. 0x7f ff … ff then
+	// a first byte ≥ 0xed.
+	if top == 0x7f && k[0] >= 0xed && allFF(k[1:31]) {
+		return keyNonCanon
 	}
-	p := fieldP
-	// 8·P in extended coordinates (X:Y:Z:T), x = X/Z, y = Y/Z, x·y = T/Z.
-	pt := extPoint{X: x, Y: y, Z: big.NewInt(1), T: new(big.Int).Mul(x, y)}
-	pt.T.Mod(pt.T, p)
-	for range 3 {
-		pt = pt.add(pt)
+	if sign == 1 && (k == signedOne || k == signedMinusOne) {
+		return keyNonCanon // x = 0, and -0 = 0: the sign bit would be a second encoding
 	}
-	// Identity is (0:1), i.e. X = 0 and Y = Z.
-	if pt.X.Sign() == 0 && pt.Y.Cmp(pt.Z) == 0 {
+	p, err := new(edwards25519.Point).SetBytes(k[:])
+	if err != nil {
+		return keyNotOnCurve
+	}
+	if new(edwards25519.Point).MultByCofactor(p).Equal(edwards25519.NewIdentityPoint()) == 1 {
 		return keySmallOrder
 	}
 	return keyOK
 }
 
-// decompress returns the affine coordinates of the point k encodes (RFC 8032
-// §5.1.3), or why it encodes none canonically.
-func (k Key) decompress() (x, y *big.Int, st keyStatus) {
-	p := fieldP
-	// The encoding is y in little-endian with the sign of x in the top bit.
-	var be [32]byte
-	for i := range 32 {
-		be[i] = k[31-i]
-	}
-	sign := be[0] >> 7
-	be[0] &= 0x7f
-	y = new(big.Int).SetBytes(be[:])
-	if y.Cmp(p) >= 0 {
-		return nil, nil, keyNonCanon
-	}
-
-	// x² = (y² - 1) / (d·y² + 1). The denominator is never 0 because -1/d is
-	// not a square mod p.
-	y2 := new(big.Int).Mul(y, y)
-	y2.Mod(y2, p)
-	u := new(big.Int).Sub(y2, keyOne)
-	u.Mod(u, p)
-	v := new(big.Int).Mul(curveD, y2)
-	v.Add(v, keyOne)
-	v.Mod(v, p)
-	v.ModInverse(v, p)
-	x2 := u.Mul(u, v)
-	x2.Mod(x2, p)
-
-	if x2.Sign() == 0 {
-		if sign == 1 {
-			return nil, nil, keyNonCanon // -0 = 0: the sign bit would be a second encoding
+func allFF(b []byte) bool {
+	for _, c := range b {
+		if c != 0xff {
+			return false
 		}
-		return new(big.Int), y, keyOK
 	}
-	x = new(big.Int).ModSqrt(x2, p)
-	if x == nil {
-		return nil, nil, keyNotOnCurve
-	}
-	if uint8(x.Bit(0)) != sign {
-		x.Sub(p, x)
-	}
-	return x, y, keyOK
+	return true
 }
 
-// extPoint is a point of edwards25519 in extended twisted Edwards
-// coordinates, all values reduced mod p.
-type extPoint struct{ X, Y, Z, T *big.Int }
-
-// add returns a+b with the unified addition law for a = -1
-// ("add-2008-hwcd-3", Hisil–Wong–Carter–Dawson 2008). It is complete on
-// edwards25519 because d is not a square mod p: it needs no special case
-// for doubling, the identity or points of small order, which is exactly
-// what the small-order test feeds it.
-func (a extPoint) add(b extPoint) extPoint {
-	p := fieldP
-	mod := func(z *big.Int) *big.Int { return z.Mod(z, p) }
-	A := mod(new(big.Int).Mul(mod(new(big.Int).Sub(a.Y, a.X)), mod(new(big.Int).Sub(b.Y, b.X))))
-	B := mod(new(big.Int).Mul(new(big.Int).Add(a.Y, a.X), new(big.Int).Add(b.Y, b.X)))
-	C := mod(new(big.Int).Mul(mod(new(big.Int).Mul(a.T, curveD2)), b.T))
-	D := mod(new(big.Int).Mul(mod(new(big.Int).Mul(a.Z, keyTwo)), b.Z))
-	E := mod(new(big.Int).Sub(B, A))
-	F := mod(new(big.Int).Sub(D, C))
-	G := mod(new(big.Int).Add(D, C))
-	H := mod(new(big.Int).Add(B, A))
-	return extPoint{
-		X: mod(new(big.Int).Mul(E, F)),
-		Y: mod(new(big.Int).Mul(G, H)),
-		T: mod(new(big.Int).Mul(E, H)),
-		Z: mod(new(big.Int).Mul(F, G)),
-	}
-}
+// The encodings of y = 1 and y = p - 1 (the two points with x = 0) with
+// the sign bit set.
+var (
+	signedOne      = Key{0: 1, 31: 0x80}
+	signedMinusOne = func() Key {
+		var k Key
+		for i := range k {
+			k[i] = 0xff
+		}
+		k[0] = 0xec // p - 1 = 2^255 - 20
+		return k
+	}()
+)

@@ -13,7 +13,7 @@ import (
 	"testing"
 
 	// An independent edwards25519 implementation, used only here as an
-	// oracle for the math/big code in key.go.
+	// oracle for key.go and for the math/big reference in key_ref_test.go.
 	"filippo.io/edwards25519"
 	"filippo.io/edwards25519/field"
 )
@@ -163,7 +163,7 @@ var libsodiumBlocklist = []string{
 }
 
 // smallOrderPoints computes the 8 points P with 8·P = identity from the
-// curve equation, independently of key.go's decompression:
+// curve equation, independently of key.go and of refDecompress:
 // identity (0, 1), order 2 (0, -1), order 4 (±√-1, 0), and order 8, whose
 // doubles have y = 0, i.e. x² = -y², so -x²+y² = 1+d·x²·y² becomes
 // d·y⁴ + 2y² - 1 = 0 and y² = (-1 ± √(1+d)) / d.
@@ -381,7 +381,7 @@ func TestKeyAgainstOracle(t *testing.T) {
 			zInv := new(big.Int).ModInverse(feInt(Z), fieldP)
 			ox := new(big.Int).Mod(new(big.Int).Mul(feInt(X), zInv), fieldP)
 			oy := new(big.Int).Mod(new(big.Int).Mul(feInt(Y), zInv), fieldP)
-			if x, y, _ := k.decompress(); x.Cmp(ox) != 0 || y.Cmp(oy) != 0 {
+			if x, y, _ := refDecompress(k); x.Cmp(ox) != 0 || y.Cmp(oy) != 0 {
 				t.Fatalf("%x: decompressed to (%v, %v), oracle (%v, %v)", k[:], x, y, ox, oy)
 			}
 			small := new(edwards25519.Point).MultByCofactor(P).Equal(edwards25519.NewIdentityPoint()) == 1
@@ -419,7 +419,8 @@ func feInt(e *field.Element) *big.Int {
 	return new(big.Int).SetBytes(be)
 }
 
-func mustHex(t *testing.T, s string) []byte {
+func mustHex(t testing.TB, s string) []byte {
+	t.Helper()
 	b, err := hex.DecodeString(s)
 	if err != nil {
 		t.Fatal(err)
@@ -435,13 +436,39 @@ func TestDecodeKeyNoAllocs(t *testing.T) {
 	}
 }
 
-func BenchmarkValid(b *testing.B) {
+func BenchmarkKeyValid(b *testing.B) {
 	pub, _, _ := ed25519.GenerateKey(rand.Reader)
 	k := Key(pub)
 	b.ReportAllocs()
 	for b.Loop() {
 		if !k.Valid() {
 			b.Fatal("not valid")
+		}
+	}
+}
+
+// BenchmarkKeyNotOnCurve times the verdict for a string that is not a
+// point, which is what about half of all random strings are.
+func BenchmarkKeyNotOnCurve(b *testing.B) {
+	k := keyFromY(big.NewInt(2), 0)
+	for k.check() != keyNotOnCurve {
+		k[0]++
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if k.Valid() {
+			b.Fatal("valid")
+		}
+	}
+}
+
+func BenchmarkParseKey(b *testing.B) {
+	pub, _, _ := ed25519.GenerateKey(rand.Reader)
+	s := base64.RawURLEncoding.EncodeToString(pub)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := ParseKey(s); err != nil {
+			b.Fatal(err)
 		}
 	}
 }
