@@ -52,9 +52,7 @@ func TestHandshakeAndMessagesBothWays(t *testing.T) {
 	if m := recv(t, a); m.From != b.Key() || m.Data != "hello, a" || m.ID != back.ID {
 		t.Fatalf("a got %+v", m)
 	}
-	if st, err := back.Wait(ctx); err != nil || st != protocol.StatusDelivered {
-		t.Fatalf("receipt %q, %v", st, err)
-	}
+	awaitDelivered(t, ctx, back)
 }
 
 // SendMany answers per recipient: an unknown recipient is refused alone
@@ -95,9 +93,7 @@ func TestSendManyPerRecipientResults(t *testing.T) {
 		if i == 1 {
 			continue
 		}
-		if st, err := s.Wait(ctx); err != nil || st != protocol.StatusDelivered {
-			t.Fatalf("message %d: %q, %v", i, st, err)
-		}
+		awaitDelivered(t, ctx, s)
 	}
 }
 
@@ -190,10 +186,8 @@ func TestRateLimitIsWaitedOut(t *testing.T) {
 			t.Fatalf("message %d did not arrive", i)
 		}
 	}
-	for i, s := range sents {
-		if st, err := s.Wait(ctx); err != nil || st != protocol.StatusDelivered {
-			t.Fatalf("message %d: %q, %v", i, st, err)
-		}
+	for _, s := range sents {
+		awaitDelivered(t, ctx, s)
 	}
 	t.Logf("paused %d times", client.Pauses(a)+client.Pauses(b))
 }

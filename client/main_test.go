@@ -72,10 +72,18 @@ func connectKey(t *testing.T, srv *relaytest.Server, priv ed25519.PrivateKey, op
 	return c
 }
 
+// ctxT is a context that ends after wait, or when the test ends.
 func ctxT(t *testing.T) context.Context {
+	ctx, _ := contextWithCancel(t)
+	return ctx
+}
+
+// contextWithCancel is ctxT with its cancel function, for a test that
+// ends the context itself.
+func contextWithCancel(t *testing.T) (context.Context, context.CancelFunc) {
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	t.Cleanup(cancel)
-	return ctx
+	return ctx, cancel
 }
 
 // recv returns the next message from c.Messages().
@@ -91,6 +99,29 @@ func recv(t *testing.T, c *client.Client) client.Message {
 		t.Fatalf("no message within %v", wait)
 	}
 	return client.Message{}
+}
+
+// sendRecv sends data from a to b and fails unless it is the next message
+// b receives.
+func sendRecv(t *testing.T, ctx context.Context, a, b *client.Client, data string) *client.Sent {
+	t.Helper()
+	sent, err := a.Send(ctx, b.Key(), data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := recv(t, b); m.ID != sent.ID {
+		t.Fatalf("got %q (id %s), want %q (id %s)", m.Data, m.ID, data, sent.ID)
+	}
+	return sent
+}
+
+// awaitDelivered waits for the receipt of s and fails unless it says
+// delivered.
+func awaitDelivered(t *testing.T, ctx context.Context, s *client.Sent) {
+	t.Helper()
+	if st, err := s.Wait(ctx); err != nil || st != protocol.StatusDelivered {
+		t.Fatalf("message %s: receipt %q, %v", s.ID, st, err)
+	}
 }
 
 // waitFor polls cond until it holds; for conditions of the relay that no
@@ -195,10 +226,4 @@ func (k *cutter) cut() {
 		c.Close()
 	}
 	k.conns = nil
-}
-
-func contextWithCancel(t *testing.T) (context.Context, context.CancelFunc) {
-	ctx, cancel := context.WithTimeout(context.Background(), wait)
-	t.Cleanup(cancel)
-	return ctx, cancel
 }

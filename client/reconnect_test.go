@@ -86,14 +86,7 @@ func TestKeyConflictIsFinal(t *testing.T) {
 	}
 
 	// The key stays with the second client: a message to it arrives there.
-	c := connect(t, srv, fast())
-	sent, err := c.Send(ctxT(t), second.Key(), "to the survivor")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if m := recv(t, second); m.ID != sent.ID {
-		t.Fatalf("second got %+v", m)
-	}
+	sendRecv(t, ctxT(t), connect(t, srv, fast()), second, "to the survivor")
 	if second.Err() != nil || s2.count(client.Reconnecting) != 0 || srv.Relay.Stats().Ready != 2 {
 		t.Fatalf("second: err %v, states %v, relay %+v", second.Err(), s2.all(), srv.Relay.Stats())
 	}
@@ -121,13 +114,7 @@ func TestRedeliveryNotHandedOverTwice(t *testing.T) {
 	ctx := ctxT(t)
 
 	client.DropAcks(b, true)
-	sent, err := a.Send(ctx, b.Key(), "once")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if m := recv(t, b); m.ID != sent.ID {
-		t.Fatalf("b got %+v", m)
-	}
+	sent := sendRecv(t, ctx, a, b, "once")
 	k.cut()
 	timeout := time.After(wait)
 	for redelivered := false; !redelivered; {
@@ -141,16 +128,8 @@ func TestRedeliveryNotHandedOverTwice(t *testing.T) {
 		}
 	}
 	client.DropAcks(b, false)
-	if st, err := sent.Wait(ctx); err != nil || st != protocol.StatusDelivered {
-		t.Fatalf("receipt %q, %v", st, err)
-	}
-	next, err := a.Send(ctx, b.Key(), "next")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if m := recv(t, b); m.ID != next.ID {
-		t.Fatalf("b got %q (id %s) again; want only the next message", m.Data, m.ID)
-	}
+	awaitDelivered(t, ctx, sent)
+	sendRecv(t, ctx, a, b, "next") // and not "once" again
 }
 
 // A sender faster than its receiver is held back by the window, not
@@ -184,9 +163,7 @@ func TestSlowReceiver(t *testing.T) {
 	}
 	count := 0
 	for s := range sents {
-		if st, err := s.Wait(ctx); err != nil || st != protocol.StatusDelivered {
-			t.Fatalf("message %s: %q, %v", s.ID, st, err)
-		}
+		awaitDelivered(t, ctx, s)
 		count++
 	}
 	select {
@@ -213,29 +190,15 @@ func TestReceiptsLostWithRetentionAreRecovered(t *testing.T) {
 	ctx := ctxT(t)
 
 	client.DropAcks(b, true) // the message stays held at the relay
-	sent, err := a.Send(ctx, b.Key(), "keep me")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if m := recv(t, b); m.ID != sent.ID {
-		t.Fatalf("b got %+v", m)
-	}
+	sent := sendRecv(t, ctx, a, b, "keep me")
 	k.refuse.Store(true)
 	k.cut()
 	waitFor(t, "the relay to drop a's entity", func() bool { return srv.Relay.Stats().Entities == 1 })
 	k.refuse.Store(false)
 	client.DropAcks(b, false)
 
-	if st, err := sent.Wait(ctx); err != nil || st != protocol.StatusDelivered {
-		t.Fatalf("receipt %q, %v", st, err)
-	}
-	next, err := a.Send(ctx, b.Key(), "next")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if m := recv(t, b); m.ID != next.ID {
-		t.Fatalf("b got %q (id %s) twice", m.Data, m.ID)
-	}
+	awaitDelivered(t, ctx, sent)
+	sendRecv(t, ctx, a, b, "next") // and not "keep me" twice
 }
 
 // With OnMessage set, messages go to it, in order, and Messages() only

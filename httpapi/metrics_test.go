@@ -106,12 +106,7 @@ func TestSSEWriteErrorCounted(t *testing.T) {
 	defer r.Close()
 	api := httpapi.New(r, httpapi.Config{Observer: m})
 	api.ServeHTTP(&failingWriter{h: http.Header{}}, httptest.NewRequest(http.MethodGet, protocol.PathEvents, nil))
-
-	ts := httptest.NewServer(m.Handler())
-	defer ts.Close()
-	c := ts.Client()
-	defer c.CloseIdleConnections()
-	f := metricstest.Scrape(t, c, ts.URL)
+	f := metricstest.ScrapeHandler(t, m.Handler())
 	if got := f.Value(t, "keypost_sse_write_errors_total"); got != 1 {
 		t.Fatalf("sse_write_errors_total = %v", got)
 	}

@@ -2,7 +2,6 @@ package metrics_test
 
 import (
 	"errors"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -18,11 +17,7 @@ import (
 
 func scrape(t *testing.T, m *metrics.Metrics) metricstest.Families {
 	t.Helper()
-	ts := httptest.NewServer(m.Handler())
-	defer ts.Close()
-	c := ts.Client()
-	defer c.CloseIdleConnections()
-	return metricstest.Scrape(t, c, ts.URL)
+	return metricstest.ScrapeHandler(t, m.Handler())
 }
 
 // Names and labels follow Prometheus conventions, as promlint checks them

@@ -6,6 +6,7 @@ package metricstest
 import (
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"sort"
 	"strings"
 	"testing"
@@ -39,6 +40,17 @@ func Scrape(tb testing.TB, c *http.Client, url string) Families {
 		tb.Fatalf("GET %s: %v", url, err)
 	}
 	return fams
+}
+
+// ScrapeHandler serves h, a metrics handler, on a test server just long
+// enough to Scrape it.
+func ScrapeHandler(tb testing.TB, h http.Handler) Families {
+	tb.Helper()
+	ts := httptest.NewServer(h)
+	defer ts.Close()
+	c := ts.Client()
+	defer c.CloseIdleConnections()
+	return Scrape(tb, c, ts.URL)
 }
 
 // Value sums the series of the metric name whose labels include the given

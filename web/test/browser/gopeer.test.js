@@ -1,38 +1,23 @@
 // A browser and a Go client (package client, through web/test/gopeer)
 // exchange messages both ways.
-import { test, before, after } from 'node:test';
+import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { buildRelay, startRelay, goBuild, waitFor, track, cleanup } from '../helpers/relay.js';
-import { launch, openPage, sendFromPage, waitIncoming, waitDelivered } from '../helpers/browser.js';
+import { goBuild, waitFor, track } from '../helpers/relay.js';
+import { browserSuite, openPage, sendFromPage, waitIncoming, waitDelivered } from '../helpers/browser.js';
 
-/** @type {Awaited<ReturnType<typeof buildRelay>>} */
-let build;
+const suite = browserSuite();
 /** @type {Awaited<ReturnType<typeof goBuild>>} */
 let peerBuild;
-/** @type {import('../helpers/relay.js').Relay} */
-let relay;
-/** @type {import('playwright-core').Browser} */
-let browser;
 /** @type {import('node:child_process').ChildProcess | undefined} */
 let peer;
 
 before(async () => {
-  [build, peerBuild] = await Promise.all([buildRelay(), goBuild('./web/test/gopeer')]);
-  relay = await startRelay(build);
-  browser = await launch();
+  peerBuild = await goBuild('./web/test/gopeer');
 });
-
-after(() =>
-  cleanup(
-    () => peer?.kill('SIGKILL'),
-    () => browser?.close(),
-    () => relay?.stop(),
-    () => build?.cleanup(),
-    () => peerBuild?.cleanup(),
-  ),
-);
+suite.defer(() => peerBuild?.cleanup());
+suite.defer(() => peer?.kill('SIGKILL'));
 
 /**
  * Starts the Go peer; returns its key, its output lines and a writer.
@@ -56,11 +41,11 @@ async function startPeer(url) {
 }
 
 test('a browser and a Go client exchange messages both ways', { timeout: 60_000 }, async () => {
-  const ctx = await browser.newContext();
+  const { relay } = suite;
   try {
     const go = await startPeer(relay.url);
     assert.match(go.key, /^[A-Za-z0-9_-]{43}$/);
-    const b = await openPage(ctx, relay.url + '/');
+    const b = await openPage(await suite.newContext(), relay.url + '/');
 
     // Browser → Go: the Go peer gets it and echoes it back.
     const sent = await sendFromPage(b.page, go.key, 'hello, Go — ünïcödé ✓');
@@ -80,6 +65,5 @@ test('a browser and a Go client exchange messages both ways', { timeout: 60_000 
     assert.deepEqual(b.errors, []);
   } finally {
     peer?.stdin?.end();
-    await ctx.close();
   }
 });

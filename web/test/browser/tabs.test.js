@@ -1,89 +1,63 @@
 // Two tabs of one origin share one key and one stream: one tab leads
 // (Web Locks), the other forwards through a BroadcastChannel.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { buildRelay, startRelay, waitFor, cleanup } from '../helpers/relay.js';
-import { launch, openPage, sendFromPage, waitIncoming, waitDelivered, waitReady, screenshot } from '../helpers/browser.js';
+import { waitFor } from '../helpers/relay.js';
+import { browserSuite, openPage, sendFromPage, waitIncoming, waitDelivered, waitReady, states, screenshot } from '../helpers/browser.js';
 
-/** @type {Awaited<ReturnType<typeof buildRelay>>} */
-let build;
-/** @type {import('../helpers/relay.js').Relay} */
-let relay;
-/** @type {import('playwright-core').Browser} */
-let browser;
-
-before(async () => {
-  build = await buildRelay();
-  relay = await startRelay(build);
-  browser = await launch();
-});
-
-after(() =>
-  cleanup(
-    () => browser?.close(),
-    () => relay?.stop(),
-    () => build?.cleanup(),
-  ),
-);
+const suite = browserSuite();
 
 /** @param {import('playwright-core').Page} page */
 const isLeader = (page) => page.evaluate(() => /** @type {boolean} */ (/** @type {any} */ (window).keypost.isLeader));
-/** @param {import('playwright-core').Page} page */
-const states = (page) => page.evaluate(() => /** @type {string[]} */ (/** @type {any} */ (window).__states));
 
 test('two tabs with one key share one stream; the other takes over when the leader closes', { timeout: 90_000 }, async (t) => {
-  const ctx = await browser.newContext();
-  const ctxPeer = await browser.newContext();
-  try {
-    const t1 = await openPage(ctx, relay.url + '/');
-    const t2 = await openPage(ctx, relay.url + '/');
-    const peer = await openPage(ctxPeer, relay.url + '/');
-    assert.equal(t1.key, t2.key, 'same origin, same stored key');
-    const leaders = [await isLeader(t1.page), await isLeader(t2.page)];
-    assert.deepEqual(leaders.sort(), [false, true], 'exactly one tab leads');
+  const { relay } = suite;
+  const ctx = await suite.newContext();
+  const t1 = await openPage(ctx, relay.url + '/');
+  const t2 = await openPage(ctx, relay.url + '/');
+  const peer = await openPage(await suite.newContext(), relay.url + '/');
+  assert.equal(t1.key, t2.key, 'same origin, same stored key');
+  const leaders = [await isLeader(t1.page), await isLeader(t2.page)];
+  assert.deepEqual(leaders.sort(), [false, true], 'exactly one tab leads');
 
-    // Both tabs send; the peer gets both, and both tabs see both sends.
-    const e1 = await sendFromPage(t1.page, peer.key, 'from tab one');
-    const e2 = await sendFromPage(t2.page, peer.key, 'from tab two');
-    await waitIncoming(peer.page, 'from tab one');
-    await waitIncoming(peer.page, 'from tab two');
-    await waitDelivered(e1);
-    await waitDelivered(e2);
-    await t1.page.locator('li.out[data-state=delivered]', { hasText: 'from tab two' }).waitFor({ timeout: 10_000 });
-    await t2.page.locator('li.out[data-state=delivered]', { hasText: 'from tab one' }).waitFor({ timeout: 10_000 });
+  // Both tabs send; the peer gets both, and both tabs see both sends.
+  const e1 = await sendFromPage(t1.page, peer.key, 'from tab one');
+  const e2 = await sendFromPage(t2.page, peer.key, 'from tab two');
+  await waitIncoming(peer.page, 'from tab one');
+  await waitIncoming(peer.page, 'from tab two');
+  await waitDelivered(e1);
+  await waitDelivered(e2);
+  await t1.page.locator('li.out[data-state=delivered]', { hasText: 'from tab two' }).waitFor({ timeout: 10_000 });
+  await t2.page.locator('li.out[data-state=delivered]', { hasText: 'from tab one' }).waitFor({ timeout: 10_000 });
 
-    // The peer answers: both tabs show it, once.
-    await waitDelivered(await sendFromPage(peer.page, t1.key, 'hello, both tabs'));
-    for (const tab of [t1, t2]) {
-      await waitIncoming(tab.page, 'hello, both tabs');
-      assert.equal(await tab.page.locator('li.in', { hasText: 'hello, both tabs' }).count(), 1);
-    }
-    await screenshot(t2.page, 'two-tabs');
-
-    // No key conflict, no reconnect: one stream all along.
-    for (const tab of [t1, t2]) {
-      const s = await states(tab.page);
-      assert.deepEqual(s.filter((x) => x !== 'connecting'), ['ready'], `tab states: ${s}`);
-    }
-
-    // The leader's tab closes: the other one takes the lock and connects.
-    const [leader, follower] = (await isLeader(t1.page)) ? [t1, t2] : [t2, t1];
-    const t0 = Date.now();
-    await leader.page.close();
-    await waitFor(() => isLeader(follower.page), 10_000, 'the follower to lead');
-    await waitReady(follower.page);
-    t.diagnostic(`takeover: the other tab was ready ${Date.now() - t0} ms after the leader closed`);
-    const s = await states(follower.page);
-    assert.ok(!s.some((x) => x.startsWith('closed')), `no final closing on takeover: ${s}`);
-
-    await waitDelivered(await sendFromPage(peer.page, follower.key, 'after the takeover'), 20_000);
-    await waitIncoming(follower.page, 'after the takeover');
-    await waitDelivered(await sendFromPage(follower.page, peer.key, 'still here'));
-    await waitIncoming(peer.page, 'still here');
-
-    for (const tab of [follower, peer]) assert.deepEqual(tab.errors, []);
-  } finally {
-    await ctx.close();
-    await ctxPeer.close();
+  // The peer answers: both tabs show it, once.
+  await waitDelivered(await sendFromPage(peer.page, t1.key, 'hello, both tabs'));
+  for (const tab of [t1, t2]) {
+    await waitIncoming(tab.page, 'hello, both tabs');
+    assert.equal(await tab.page.locator('li.in', { hasText: 'hello, both tabs' }).count(), 1);
   }
+  await screenshot(t2.page, 'two-tabs');
+
+  // No key conflict, no reconnect: one stream all along.
+  for (const tab of [t1, t2]) {
+    const s = await states(tab.page);
+    assert.deepEqual(s.filter((x) => x !== 'connecting'), ['ready'], `tab states: ${s}`);
+  }
+
+  // The leader's tab closes: the other one takes the lock and connects.
+  const [leader, follower] = (await isLeader(t1.page)) ? [t1, t2] : [t2, t1];
+  const t0 = Date.now();
+  await leader.page.close();
+  await waitFor(() => isLeader(follower.page), 10_000, 'the follower to lead');
+  await waitReady(follower.page);
+  t.diagnostic(`takeover: the other tab was ready ${Date.now() - t0} ms after the leader closed`);
+  const s = await states(follower.page);
+  assert.ok(!s.some((x) => x.startsWith('closed')), `no final closing on takeover: ${s}`);
+
+  await waitDelivered(await sendFromPage(peer.page, follower.key, 'after the takeover'), 20_000);
+  await waitIncoming(follower.page, 'after the takeover');
+  await waitDelivered(await sendFromPage(follower.page, peer.key, 'still here'));
+  await waitIncoming(peer.page, 'still here');
+
+  for (const tab of [follower, peer]) assert.deepEqual(tab.errors, []);
 });

@@ -1,8 +1,9 @@
 // Test harness: headless Debian Chromium driven by playwright-core.
+import { before, afterEach } from 'node:test';
 import { chromium } from 'playwright-core';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { moduleRoot } from './relay.js';
+import { moduleRoot, relaySuite, cleanup } from './relay.js';
 
 /** Chromium from Debian's package (apt-get install chromium); override with CHROMIUM_PATH. */
 export const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -25,6 +26,41 @@ export const chromiumArgs = [
  */
 export function launch() {
   return chromium.launch({ executablePath: chromiumPath, args: chromiumArgs, headless: true, timeout: 30_000 });
+}
+
+/**
+ * A relay and a browser for the tests of one file, set up by browserSuite.
+ * @typedef {import('./relay.js').RelaySuite & {
+ *   browser: import('playwright-core').Browser,
+ *   newContext: (options?: import('playwright-core').BrowserContextOptions) => Promise<import('playwright-core').BrowserContext>,
+ * }} BrowserSuite
+ */
+
+/**
+ * relaySuite, and Chromium launched before the file's tests and closed
+ * after them. newContext makes a browser context that is closed after the
+ * test that made it.
+ * @returns {BrowserSuite}
+ */
+export function browserSuite() {
+  const s = /** @type {BrowserSuite} */ (relaySuite());
+  /** @type {import('playwright-core').BrowserContext[]} */
+  let contexts = [];
+  before(async () => {
+    s.browser = await launch();
+  });
+  s.defer(() => s.browser?.close());
+  s.newContext = async (options) => {
+    const ctx = await s.browser.newContext(options);
+    contexts.push(ctx);
+    return ctx;
+  };
+  afterEach(() => {
+    const open = contexts;
+    contexts = [];
+    return cleanup(...open.map((ctx) => () => ctx.close()));
+  });
+  return s;
 }
 
 /** Where screenshots go: artifacts/screenshots/ at the repo root (git-ignored). */
@@ -70,6 +106,14 @@ export async function openPage(ctx, url) {
   await waitReady(page);
   const key = (await page.textContent('[data-testid=my-key]'))?.trim() ?? '';
   return { page, key, errors };
+}
+
+/**
+ * Every state the page went through since openPage, e.g. ['connecting', 'ready'].
+ * @param {import('playwright-core').Page} page
+ */
+export function states(page) {
+  return page.evaluate(() => /** @type {string[]} */ (/** @type {any} */ (window).__states));
 }
 
 /**

@@ -3,6 +3,7 @@
 // (`go build`, from the module root); KEYPOST_DEVSERVER_BIN names one built
 // already, and KEYPOST_RELAY_BIN a built `keypost` binary, to test
 // `keypost serve --addr …` instead (once it mounts the page).
+import { before, after } from 'node:test';
 import { spawn, execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -175,6 +176,34 @@ function startOnce(build, addr, deadline) {
       reject(new Error(`relay exited (${code ?? sig}) before listening; stderr:\n${err}`));
     });
   });
+}
+
+/**
+ * The relay of one test file, set up by relaySuite.
+ * @typedef {object} RelaySuite
+ * @property {Awaited<ReturnType<typeof buildRelay>>} build
+ * @property {Relay} relay the running relay; a test that restarts it assigns the new one here, so that the new one is stopped
+ * @property {(fn: () => unknown) => void} defer runs fn after the file's tests, before everything deferred earlier (like Go's t.Cleanup)
+ */
+
+/**
+ * Builds and starts a relay before the file's tests, and stops and removes
+ * it after them (node:test before and after hooks). The fields of the
+ * returned suite are set once its before hook has run.
+ * @returns {RelaySuite}
+ */
+export function relaySuite() {
+  /** @type {(() => unknown)[]} */
+  const deferred = [];
+  const s = /** @type {RelaySuite} */ ({ defer: (fn) => deferred.push(fn) });
+  s.defer(() => s.build?.cleanup());
+  s.defer(() => s.relay?.stop());
+  before(async () => {
+    s.build = await buildRelay();
+    s.relay = await startRelay(s.build);
+  });
+  after(() => cleanup(...[...deferred].reverse()));
+  return s;
 }
 
 /**

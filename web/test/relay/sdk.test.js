@@ -1,34 +1,19 @@
 // keypost.js against a real relay, in Node (EventSource from the
 // `eventsource` package; no Web Locks here, so every client leads itself).
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventSource } from 'eventsource';
 import { Keypost, generateKeyPair } from '../../keypost.js';
-import { buildRelay, startRelay, waitFor, cleanup } from '../helpers/relay.js';
+import { relaySuite, startRelay, waitFor, cleanup } from '../helpers/relay.js';
 
-/** @type {Awaited<ReturnType<typeof buildRelay>>} */
-let build;
-/** @type {import('../helpers/relay.js').Relay} */
-let relay;
+const suite = relaySuite();
 /** @type {Keypost[]} */
 const clients = [];
-
-before(async () => {
-  build = await buildRelay();
-  relay = await startRelay(build);
-});
-
-after(() =>
-  cleanup(
-    () => clients.forEach((c) => c.close()),
-    () => relay?.stop(),
-    () => build?.cleanup(),
-  ),
-);
+suite.defer(() => clients.forEach((c) => c.close()));
 
 /** @param {CryptoKeyPair} [keyPair] */
 async function open(keyPair) {
-  const kp = await Keypost.open({ url: relay.url, keyPair: keyPair ?? (await generateKeyPair()), EventSource, share: false });
+  const kp = await Keypost.open({ url: suite.relay.url, keyPair: keyPair ?? (await generateKeyPair()), EventSource, share: false });
   clients.push(kp);
   return kp;
 }
@@ -63,7 +48,7 @@ test('the window of 3 makes callers wait instead of seeing queue_full', { timeou
 test('per-recipient results: unknown and malformed recipients are rejected', { timeout: 20_000 }, async () => {
   const a = await open();
   await ready(a);
-  const stranger = await Keypost.open({ url: relay.url, keyPair: await generateKeyPair(), EventSource, share: false });
+  const stranger = await Keypost.open({ url: suite.relay.url, keyPair: await generateKeyPair(), EventSource, share: false });
   const key = stranger.key;
   stranger.close();
   assert.deepEqual(await a.send(key, 'hi', { id: '0b9d5a52-2c1e-4f0a-8e57-3c6f1a2b4d5e' }), {
@@ -120,7 +105,7 @@ test('at least once: a message redelivered after a reconnect is reported once, a
       this.addEventListener('message', (ev) => onTheWire.push(JSON.parse(ev.data)));
     }
   }
-  const b = await Keypost.open({ url: relay.url, keyPair: await generateKeyPair(), EventSource: RecordingEventSource, share: false, fetch: flaky });
+  const b = await Keypost.open({ url: suite.relay.url, keyPair: await generateKeyPair(), EventSource: RecordingEventSource, share: false, fetch: flaky });
   clients.push(b);
   await Promise.all([ready(a), ready(b)]);
   /** @type {import('../../keypost.js').IncomingMessage[]} */
@@ -146,7 +131,7 @@ test('at least once: a message redelivered after a reconnect is reported once, a
 
 test('429 rate_limited: the SDK waits as told and every message still goes', { timeout: 60_000 }, async () => {
   // A relay that allows each key 4 signed requests a second.
-  const slow = await startRelay(build, { args: ['--key-rate', '4', '--key-burst', '4'] });
+  const slow = await startRelay(suite.build, { args: ['--key-rate', '4', '--key-burst', '4'] });
   /** @type {Keypost[]} */
   const mine = [];
   try {
