@@ -42,6 +42,7 @@ type Options struct {
 	SourceAddrs int           // loopback source addresses (0: enough for N)
 	H2C         bool          // HTTP/2 without TLS: many streams per connection
 	HMAC        bool          // sessions opt into the session profile: hmac-sha256 after /v1/auth
+	Background  int           // load scenarios: ready sessions held idle, connected first, while the load runs
 	Baseline    bool          // also measure the machine's baseline and report ratios
 
 	// AtPeak, when set, is called while the idle scenario's sessions are
@@ -188,6 +189,7 @@ type Load struct {
 	Unsettled     int64   `json:"unsettled"` // delivered but no receipt when the run ended
 	Late          int64   `json:"late"`      // latency: messages the generator sent behind schedule (window full or busy)
 	Posts         int64   `json:"posts"`     // send POSTs
+	Background    int     `json:"background,omitempty"` // idle ready sessions held during the run (Options.Background), still open at its end
 	// CPUUSPerDelivery is the CPU time of this process (user and system)
 	// over the measured time per delivery counted: the generator's, and
 	// the relay's when it runs in this process. It is steadier than the

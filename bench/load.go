@@ -130,6 +130,17 @@ func (r *runner) load(ctx context.Context) error {
 			nRecv = max(1, o.Pairs/8)
 		}
 	}
+	var background []*session
+	if o.Background > 0 {
+		// Idle sessions first (they answer pings), so that the load runs
+		// on a relay that holds them all.
+		background, _, _ = r.connectAll(ctx, o.Background, nil)
+		defer closeAll(background)
+		if len(background) < o.Background {
+			return fmt.Errorf("only %d of %d background sessions became ready: %v", len(background), o.Background, deref(r.errSample.Load()))
+		}
+		r.errors.Store(0) // the load's own errors are what the result reports
+	}
 	ss, _, _ := r.connectAll(ctx, nSend+nRecv, lr)
 	r.res.Handshake = nil
 	defer closeAll(ss)
@@ -220,6 +231,11 @@ func (r *runner) load(ctx context.Context) error {
 	lr.finish(recipients)
 	if n := lr.deliveredIn.Load(); n > 0 && cpuTo > cpuFrom {
 		r.res.Load.CPUUSPerDelivery = round3(float64(cpuTo-cpuFrom) / float64(time.Microsecond) / float64(n))
+	}
+	for _, s := range background {
+		if !s.ended.Load() {
+			r.res.Load.Background++
+		}
 	}
 	return nil
 }

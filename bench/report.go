@@ -30,6 +30,9 @@ func WriteSummary(w io.Writer, res *Result) error {
 	if l := res.Load; l != nil {
 		fmt.Fprintf(&b, "  shape              %d pairs, %d per POST, %d recipients, %d-byte data, %d sessions\n",
 			l.Pairs, l.Batch, l.Recipients, l.Size, res.Sessions)
+		if l.Background > 0 {
+			fmt.Fprintf(&b, "  background         %d idle ready sessions held through the run\n", l.Background)
+		}
 		if l.OfferedPerS > 0 {
 			fmt.Fprintf(&b, "  offered            %.0f messages/s (%d sent late or not at all)\n", l.OfferedPerS, l.Late)
 		}
