@@ -186,9 +186,9 @@ type Load struct {
 	Duplicated    int64   `json:"duplicated"`
 	Expired       int64   `json:"expired"`
 	Undeliverable int64   `json:"undeliverable"`
-	Unsettled     int64   `json:"unsettled"` // delivered but no receipt when the run ended
-	Late          int64   `json:"late"`      // latency: messages the generator sent behind schedule (window full or busy)
-	Posts         int64   `json:"posts"`     // send POSTs
+	Unsettled     int64   `json:"unsettled"`            // delivered but no receipt when the run ended
+	Late          int64   `json:"late"`                 // latency: messages the generator sent behind schedule (window full or busy)
+	Posts         int64   `json:"posts"`                // send POSTs
 	Background    int     `json:"background,omitempty"` // idle ready sessions held during the run (Options.Background), still open at its end
 	// CPUUSPerDelivery is the CPU time of this process (user and system)
 	// over the measured time per delivery counted: the generator's, and
