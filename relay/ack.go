@@ -96,7 +96,7 @@ func (r *Relay) settle(m *message, status string, now time.Time) {
 		}
 	}
 	delete(from.pending, m.id)
-	from.remember(settledID{id: m.id, to: to.key, hash: m.hash, at: now}, r.cfg.MaxDedupPerSender)
+	from.settled.remember(m.id, settledSum(r.seed, to.key, m.hash), now, r.cfg.MaxDedupPerSender)
 	rc := &receipt{ev: protocol.ReceiptEvent{ID: m.idStr, To: to.keyStr, Status: status}, id: m.id, to: to.key}
 	if old := from.receipts[m.id]; old != nil {
 		from.receiptQ.remove(old)

@@ -7,9 +7,11 @@ import (
 	"github.com/keypost/keypost/protocol"
 )
 
-// benchSessions registers n sessions outside a bubble (real time).
-func benchSessions(b *testing.B, n int) (*Relay, []*Session, []protocol.Key) {
-	r := New(Config{PingInterval: 1 << 62})
+// benchSessions registers n sessions outside a bubble (real time), on a
+// relay with cfg and no idle pings.
+func benchSessions(b *testing.B, n int, cfg Config) (*Relay, []*Session, []protocol.Key) {
+	cfg.PingInterval = 1 << 62
+	r := New(cfg)
 	b.Cleanup(r.Close)
 	ss := make([]*Session, n)
 	ks := make([]protocol.Key, n)
@@ -32,7 +34,7 @@ func benchSessions(b *testing.B, n int) (*Relay, []*Session, []protocol.Key) {
 // emptied: three messages to one recipient in one send, acknowledged in
 // one ack, their receipts in another. ns/op is per message.
 func BenchmarkPairWindow(b *testing.B) {
-	r, ss, ks := benchSessions(b, 2)
+	r, ss, ks := benchSessions(b, 2, Config{})
 	a, c := ss[0], ss[1]
 	msgs := make([]Outgoing, DefaultMaxPendingPerPair)
 	ack := Acks{Messages: make([]MessageAck, len(msgs))}
@@ -72,7 +74,7 @@ func BenchmarkPairWindow(b *testing.B) {
 // and the 50 receipts acknowledged at once. ns/msg is per message.
 func BenchmarkSendBatch50(b *testing.B) {
 	const n = 50
-	r, ss, ks := benchSessions(b, n+1)
+	r, ss, ks := benchSessions(b, n+1, Config{})
 	a := ss[0]
 	msgs := make([]Outgoing, n)
 	rack := Acks{Receipts: make([]ReceiptAck, n)}

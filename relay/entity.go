@@ -34,8 +34,7 @@ type entity struct {
 	// remembered for de-duplication, and receipts it has not acknowledged.
 	sentBytes int
 	pending   map[protocol.ID]*message
-	settled   map[protocol.ID]settledID
-	settledQ  ring[settledID] // in settle order, for expiry
+	settled   dedup
 	receipts  map[protocol.ID]*node[*receipt]
 	receiptQ  list[*receipt]
 }
@@ -44,13 +43,6 @@ type entity struct {
 // not yet acknowledged: at most MaxPendingPerPair, in order.
 type pair struct {
 	msgs []*message
-}
-
-type settledID struct {
-	id   protocol.ID
-	to   protocol.Key
-	hash uint64
-	at   time.Time
 }
 
 type receipt struct {
@@ -66,35 +58,9 @@ func newEntity(k protocol.Key) *entity {
 		keyStr:   k.String(),
 		pairs:    make(map[protocol.Key]*pair),
 		pending:  make(map[protocol.ID]*message),
-		settled:  make(map[protocol.ID]settledID),
 		receipts: make(map[protocol.ID]*node[*receipt]),
 	}
 }
 
 // online reports whether the entity has a ready session.
 func (e *entity) online() bool { return e.sess != nil && e.sess.state == stateReady }
-
-// forgetSettled drops settled ids older than the dedup window.
-func (e *entity) forgetSettled(now time.Time, window time.Duration) {
-	for e.settledQ.len() > 0 {
-		s := e.settledQ.at(0)
-		if now.Sub(s.at) < window {
-			break
-		}
-		e.settledQ.pop()
-		if cur, ok := e.settled[s.id]; ok && cur.at.Equal(s.at) {
-			delete(e.settled, s.id)
-		}
-	}
-}
-
-func (e *entity) remember(s settledID, maxCount int) {
-	if e.settledQ.len() >= maxCount {
-		old := e.settledQ.pop()
-		if cur, ok := e.settled[old.id]; ok && cur.at.Equal(old.at) {
-			delete(e.settled, old.id)
-		}
-	}
-	e.settled[s.id] = s
-	e.settledQ.push(s)
-}

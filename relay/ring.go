@@ -11,8 +11,18 @@ type ring[T any] struct {
 
 func (q *ring[T]) len() int { return q.n }
 
-// at returns the i-th oldest element.
-func (q *ring[T]) at(i int) T { return q.buf[(q.head+i)%len(q.buf)] }
+// at returns the i-th oldest element; 0 <= i < q.len().
+func (q *ring[T]) at(i int) T { return q.buf[q.index(i)] }
+
+// index is the position of the i-th oldest element in buf, wrapped with
+// a compare rather than a modulo (a division).
+func (q *ring[T]) index(i int) int {
+	j := q.head + i
+	if j >= len(q.buf) {
+		j -= len(q.buf)
+	}
+	return j
+}
 
 func (q *ring[T]) push(v T) {
 	if q.n == len(q.buf) {
@@ -22,7 +32,7 @@ func (q *ring[T]) push(v T) {
 		}
 		q.buf, q.head = buf, 0
 	}
-	q.buf[(q.head+q.n)%len(q.buf)] = v
+	q.buf[q.index(q.n)] = v
 	q.n++
 }
 
@@ -31,7 +41,7 @@ func (q *ring[T]) pop() T {
 	var zero T
 	v := q.buf[q.head]
 	q.buf[q.head] = zero
-	q.head = (q.head + 1) % len(q.buf)
+	q.head = q.index(1)
 	q.n--
 	return v
 }

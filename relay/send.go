@@ -44,7 +44,7 @@ func (r *Relay) Send(s *Session, msgs []Outgoing) ([]protocol.SendResult, error)
 	if r.heldBytes >= r.cfg.MaxHeldTotal {
 		return nil, &Error{Code: protocol.CodeServerBusy, RetryAfter: 1, Detail: "the relay holds as much as it may; retry later"}
 	}
-	from.forgetSettled(now, r.cfg.DedupWindow)
+	from.settled.forget(now, r.cfg.DedupWindow)
 	for i := range msgs {
 		res := r.sendOne(s, from, &msgs[i], now)
 		if res.Status == protocol.StatusAccepted {
@@ -81,8 +81,8 @@ func (r *Relay) sendOne(s *Session, from *entity, o *Outgoing, now time.Time) pr
 		}
 		return r.accepted(res, m.to, m)
 	}
-	if st, ok := from.settled[o.ID]; ok {
-		if st.to != o.To || st.hash != hash {
+	if sum, ok := from.settled.find(o.ID); ok {
+		if sum != settledSum(r.seed, o.To, hash) {
 			res.Code = protocol.CodeDuplicateID
 			return res
 		}
