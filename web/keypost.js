@@ -6,7 +6,13 @@
  * IndexedDB (the private key is non-extractable), receives over
  * Server-Sent Events (GET /v1/events) and sends with RFC 9421-signed POSTs
  * (Ed25519 over @method, @path, content-digest and relay-session, with an
- * RFC 9530 Content-Digest).
+ * RFC 9530 Content-Digest). With the opt-in `sessionHMAC` option, /v1/auth
+ * (still Ed25519) asks the relay for a per-session secret, and the session's
+ * other requests are signed with RFC 9421 hmac-sha256 keyed with it
+ * (docs/protocol.md §4.6): cheaper for both ends. The secret is a
+ * non-extractable WebCrypto key held in memory by the leader tab only, for
+ * one session: it is never stored, never posted to other tabs, and dropped
+ * when the stream ends.
  *
  * A key may have one live session, so the tabs of an origin that use the
  * same key elect a leader with Web Locks: the leader holds the stream and
@@ -33,6 +39,12 @@ export const SIGNATURE_TAG = 'keypost/1';
 export const SIGNATURE_LABEL = 'sig';
 /** The covered components of every keypost signature, serialized. */
 export const COVERED_COMPONENTS = '("@method" "@path" "content-digest" "relay-session")';
+/** The signature algorithm of the user's key. */
+export const SIGNATURE_ALG = 'ed25519';
+/** The algorithm of the opt-in session profile (RFC 9421 §3.3.3, docs/protocol.md §4.6). */
+export const SIGNATURE_ALG_HMAC = 'hmac-sha256';
+/** The size of a session secret in bytes. */
+export const SESSION_SECRET_BYTES = 32;
 
 /** Closing codes after which a client must not reconnect on its own. */
 export const FINAL_CLOSINGS = Object.freeze(['key_conflict', 'bad_challenge', 'auth_timeout', 'register_timeout']);
@@ -149,6 +161,11 @@ const SEEN_MAX = 20000; // (from, id) pairs remembered for de-duplication
  * @property {string} [name] Which stored key to use (IndexedDB); default 'default'.
  * @property {CryptoKeyPair} [keyPair] Use this Ed25519 key pair instead of a stored one.
  * @property {boolean} [share] Share one stream between tabs (Web Locks + BroadcastChannel); default true where available.
+ * @property {boolean} [sessionHMAC] Opt into the session profile (docs/protocol.md §4.6): /v1/auth asks for a
+ *   per-session secret, and the session's other requests are signed with hmac-sha256 keyed with it instead of
+ *   Ed25519. The secret stays in the leader tab's memory, as a non-extractable key, for that session only.
+ *   Anyone who learns it can act as this key for the session's life, so use it over TLS (or loopback) only.
+ *   A relay that refuses the profile (--no-hmac) hands out no secret, and requests stay Ed25519. Default false.
  * @property {EventSourceCtor} [EventSource] EventSource constructor (e.g. a polyfill in Node).
  * @property {FetchFn} [fetch] fetch function.
  */
@@ -201,6 +218,9 @@ export function fromBase64url(s) {
   return out;
 }
 
+/** 32 bytes as base64url without padding, strictly: the last character has no stray bits. */
+const BASE64URL_32 = /^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$/;
+
 /**
  * Whether s looks like a keypost key: 43 characters of base64url that
  * decode to 32 bytes with no stray trailing bits. (The relay also checks
@@ -209,8 +229,7 @@ export function fromBase64url(s) {
  * @returns {boolean}
  */
 export function isKey(s) {
-  if (typeof s !== 'string' || !/^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$/.test(s)) return false;
-  return true;
+  return typeof s === 'string' && BASE64URL_32.test(s);
 }
 
 /**
@@ -249,12 +268,14 @@ export async function contentDigest(body) {
  * @param {string} key The signer's public key (base64url).
  * @param {number} nonce 1…2^53−1, a new one for every request of the session.
  * @param {number} created Unix seconds.
+ * @param {typeof SIGNATURE_ALG | typeof SIGNATURE_ALG_HMAC} [alg] default ed25519.
  * @returns {string}
  */
-export function signatureParams(key, nonce, created) {
+export function signatureParams(key, nonce, created, alg = SIGNATURE_ALG) {
   if (!Number.isSafeInteger(nonce) || nonce < 1) throw new RangeError('nonce out of range');
   if (!Number.isSafeInteger(created)) throw new RangeError('created is not an integer');
-  return `${COVERED_COMPONENTS};keyid="${key}";alg="ed25519";tag="${SIGNATURE_TAG}";nonce="${nonce}";created=${created}`;
+  if (alg !== SIGNATURE_ALG && alg !== SIGNATURE_ALG_HMAC) throw new RangeError('unknown signature algorithm');
+  return `${COVERED_COMPONENTS};keyid="${key}";alg="${alg}";tag="${SIGNATURE_TAG}";nonce="${nonce}";created=${created}`;
 }
 
 /**
@@ -304,11 +325,43 @@ function trimOWS(s) {
  * @param {number} [p.created] Unix seconds; default now.
  * @returns {Promise<{headers: Record<string, string>, base: string}>}
  */
-export async function signRequest({ privateKey, key, method, path, session, body, nonce, created }) {
+export async function signRequest({ privateKey, ...p }) {
+  return signWith(SIGNATURE_ALG, (base) => crypto.subtle.sign({ name: 'Ed25519' }, privateKey, base), p);
+}
+
+/**
+ * Signs a keypost request with the session profile (docs/protocol.md §4.6):
+ * as signRequest, but alg="hmac-sha256" and the Signature is the 32-byte
+ * HMAC-SHA256 of the signature base keyed with the session secret. keyid
+ * stays the session's key. Only valid on the session whose /v1/auth handed
+ * out the secret, and never for /v1/auth itself.
+ * @param {object} p
+ * @param {CryptoKey} p.secret The session secret, from importSessionSecret.
+ * @param {string} p.key The session's public key (base64url).
+ * @param {string} p.method e.g. 'POST'
+ * @param {string} p.path The request path as sent, e.g. '/v1/send'.
+ * @param {string} p.session The Relay-Session id.
+ * @param {Uint8Array} p.body The exact body bytes.
+ * @param {number} p.nonce
+ * @param {number} [p.created] Unix seconds; default now.
+ * @returns {Promise<{headers: Record<string, string>, base: string}>}
+ */
+export async function signRequestHMAC({ secret, ...p }) {
+  return signWith(SIGNATURE_ALG_HMAC, (base) => crypto.subtle.sign({ name: 'HMAC' }, secret, base), p);
+}
+
+/**
+ * The part of signing both algorithms share: digest, parameters, base, headers.
+ * @param {typeof SIGNATURE_ALG | typeof SIGNATURE_ALG_HMAC} alg
+ * @param {(base: BufferSource) => Promise<ArrayBuffer>} sign
+ * @param {{key: string, method: string, path: string, session: string, body: Uint8Array, nonce: number, created?: number}} p
+ * @returns {Promise<{headers: Record<string, string>, base: string}>}
+ */
+async function signWith(alg, sign, { key, method, path, session, body, nonce, created }) {
   const digest = await contentDigest(body);
-  const params = signatureParams(key, nonce, created ?? Math.floor(Date.now() / 1000));
+  const params = signatureParams(key, nonce, created ?? Math.floor(Date.now() / 1000), alg);
   const base = signatureBase({ method, path, contentDigest: digest, session, params });
-  const sig = await crypto.subtle.sign({ name: 'Ed25519' }, privateKey, /** @type {BufferSource} */ (utf8(base)));
+  const sig = await sign(/** @type {BufferSource} */ (utf8(base)));
   return {
     base,
     headers: {
@@ -318,6 +371,24 @@ export async function signRequest({ privateKey, key, method, path, session, body
       Signature: `${SIGNATURE_LABEL}=:${base64(bytesOf(sig))}:`,
     },
   };
+}
+
+/**
+ * Imports the session secret of an auth answer (`hmac_key`: 32 bytes as
+ * base64url without padding, the strict encoding) as a non-extractable
+ * HMAC SHA-256 key that can only sign. Throws on anything else.
+ * @param {string} hmacKey
+ * @returns {Promise<CryptoKey>}
+ */
+export async function importSessionSecret(hmacKey) {
+  if (typeof hmacKey !== 'string' || !BASE64URL_32.test(hmacKey)) throw new Error('hmac_key is not 32 bytes of base64url without padding');
+  const raw = fromBase64url(hmacKey);
+  try {
+    if (raw.length !== SESSION_SECRET_BYTES) throw new Error('hmac_key is not 32 bytes');
+    return await crypto.subtle.importKey('raw', /** @type {BufferSource} */ (raw), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']);
+  } finally {
+    raw.fill(0);
+  }
 }
 
 // ---------------------------------------------------------------------------
@@ -547,15 +618,17 @@ class Connection {
    * @param {string} o.key
    * @param {EventSourceCtor} o.EventSource
    * @param {FetchFn} o.fetch
+   * @param {boolean} o.sessionHMAC Ask for a session secret and sign with it (§4.6).
    * @param {ConnectionHooks} o.hooks
    */
-  constructor({ url, keyPair, key, EventSource, fetch, hooks }) {
+  constructor({ url, keyPair, key, EventSource, fetch, sessionHMAC, hooks }) {
     // Set at construction.
     this.url = url;
     this.keyPair = keyPair;
     this.key = key;
     this.ES = EventSource;
     this.fetch = fetch;
+    this.sessionHMAC = sessionHMAC;
     this.hooks = hooks;
 
     // The current stream and session.
@@ -571,6 +644,20 @@ class Connection {
     /** @type {string | null} */
     this.session = null;
     this.nonce = 0;
+    /**
+     * The session secret (sessionHMAC), valid for this.session only: set
+     * from the answer to its /v1/auth, cleared whenever the session
+     * changes or ends. Non-extractable, and never leaves this object.
+     * @type {CryptoKey | null}
+     */
+    this.secret = null;
+    /**
+     * Settles once the answer to the session's /v1/auth is handled, its
+     * secret imported: with sessionHMAC, the session's other requests wait
+     * for it, so that every one of them after auth is signed with the secret.
+     * @type {Promise<void>}
+     */
+    this.authed = Promise.resolve();
     /** @type {Limits} */
     this.limits = { ...DEFAULT_LIMITS };
     this.attempt = 0; // reconnection attempts since the last ready
@@ -627,6 +714,7 @@ class Connection {
     this.gen++;
     this.es?.close();
     this.es = null;
+    this.secret = null;
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
     if (this.retryTimer) clearTimeout(this.retryTimer);
     if (this.ackTimer) clearTimeout(this.ackTimer);
@@ -648,6 +736,7 @@ class Connection {
     if (this.state === 'closed') return;
     const g = ++this.gen;
     this.session = null;
+    this.secret = null;
     this.nonce = 0;
     this.lastEventAt = Date.now();
     if (this.state !== 'connecting' && this.state !== 'reconnecting') this.setState('reconnecting');
@@ -692,6 +781,7 @@ class Connection {
     this.es?.close();
     this.es = null;
     this.session = null;
+    this.secret = null;
     if (this.state !== 'reconnecting') this.setState('reconnecting');
     if (this.reconnectTimer) return;
     const delay = backoffDelay(this.attempt++);
@@ -705,28 +795,28 @@ class Connection {
   }
 
   /**
-   * Signs and POSTs body to path on the current session.
+   * Signs and POSTs body to path on the current session: with the session
+   * secret once there is one (not /v1/auth, which is always Ed25519), else
+   * with the private key.
    * @param {number} g The stream generation the request belongs to.
    * @param {string} path
    * @param {unknown} payload
    * @returns {Promise<PostAnswer>}
    */
   async post(g, path, payload) {
+    // (The challenge that follows auth may come before auth's answer.)
+    if (this.sessionHMAC && path !== PATH_AUTH) await this.authed;
     for (let tries = 0; ; tries++) {
       if (g !== this.gen || !this.session) return { status: 0, code: 'stale', body: null, retryAfter: 0 };
       const body = utf8(JSON.stringify(payload));
       /** @type {Record<string, string>} */
       let headers;
+      const req = { key: this.key, method: 'POST', path, session: this.session, body, nonce: ++this.nonce };
       try {
-        ({ headers } = await signRequest({
-          privateKey: this.keyPair.privateKey,
-          key: this.key,
-          method: 'POST',
-          path,
-          session: this.session,
-          body,
-          nonce: ++this.nonce,
-        }));
+        ({ headers } =
+          this.secret && path !== PATH_AUTH
+            ? await signRequestHMAC({ secret: this.secret, ...req })
+            : await signRequest({ privateKey: this.keyPair.privateKey, ...req }));
       } catch {
         // A session id that cannot go into a signature base: not a relay we can talk to.
         return { status: 0, code: 'sign', body: null, retryAfter: 0 };
@@ -762,18 +852,49 @@ class Connection {
    */
   async onSession(g, d) {
     if (typeof d.session !== 'string' || d.session === this.session) return; // re-sent every 3 s until auth
-    this.session = d.session;
+    const session = (this.session = d.session);
+    this.secret = null;
     this.nonce = 0;
     this.limits = { ...DEFAULT_LIMITS, ...(d.limits ?? {}) };
-    let res = await this.post(g, PATH_AUTH, { key: this.key });
-    if (res.code === 'key_in_use') {
-      // §3.1: the older session holding the key has been closed; repeat
-      // /v1/auth on this session after at least a second, once.
-      await sleep(KEY_IN_USE_RETRY_MS + Math.floor(Math.random() * 500));
-      res = await this.post(g, PATH_AUTH, { key: this.key });
+    /** @type {() => void} */
+    let authed = () => {};
+    this.authed = new Promise((resolve) => (authed = resolve));
+    try {
+      const auth = this.sessionHMAC ? { key: this.key, hmac: true } : { key: this.key };
+      let res = await this.post(g, PATH_AUTH, auth);
+      if (res.code === 'key_in_use') {
+        // §3.1: the older session holding the key has been closed; repeat
+        // /v1/auth on this session after at least a second, once.
+        await sleep(KEY_IN_USE_RETRY_MS + Math.floor(Math.random() * 500));
+        res = await this.post(g, PATH_AUTH, auth);
+      }
+      if (g !== this.gen || res.code === 'stale') return;
+      if (res.status !== 200) {
+        this.drop();
+        return;
+      }
+      if (this.sessionHMAC && typeof res.body?.hmac_key === 'string') await this.takeSecret(g, session, res.body.hmac_key);
+    } finally {
+      authed();
     }
-    if (g !== this.gen || res.code === 'stale') return;
-    if (res.status !== 200) this.drop();
+  }
+
+  /**
+   * Keeps the secret /v1/auth handed out for session, if the stream is
+   * still the one that asked.
+   * @param {number} g
+   * @param {string} session
+   * @param {string} hmacKey
+   */
+  async takeSecret(g, session, hmacKey) {
+    /** @type {CryptoKey} */
+    let secret;
+    try {
+      secret = await importSessionSecret(hmacKey);
+    } catch {
+      return; // not a secret this module can use: Ed25519 stays valid
+    }
+    if (g === this.gen && this.session === session) this.secret = secret;
   }
 
   /**
@@ -1136,6 +1257,7 @@ export class Keypost extends EventTarget {
   #ES;
   /** @type {FetchFn} */
   #fetch;
+  #sessionHMAC;
   #tab = crypto.randomUUID();
   /** @type {Connection | null} set while this tab is the leader */
   #conn = null;
@@ -1169,6 +1291,7 @@ export class Keypost extends EventTarget {
     this.#url = (options.url ?? globalThis.location?.origin ?? '').replace(/\/+$/, '');
     this.#ES = options.EventSource ?? globalThis.EventSource;
     this.#fetch = options.fetch ?? globalThis.fetch.bind(globalThis);
+    this.#sessionHMAC = options.sessionHMAC ?? false;
   }
 
   /** The connection state: connecting, ready, reconnecting or closed. */
@@ -1291,6 +1414,10 @@ export class Keypost extends EventTarget {
       key: this.key,
       EventSource: this.#ES,
       fetch: this.#fetch,
+      // Only this, the leader's connection, ever holds the session secret:
+      // the other tabs forward their sends (never a signature or a key)
+      // over the channel, and nothing of the session is stored.
+      sessionHMAC: this.#sessionHMAC,
       hooks: {
         message: (m) => {
           this.#post({ t: 'message', tab: this.#tab, message: m });

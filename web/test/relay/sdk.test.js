@@ -3,6 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventSource } from 'eventsource';
+import { createHmac } from 'node:crypto';
 import { Keypost, generateKeyPair } from '../../keypost.js';
 import { relaySuite, startRelay, waitFor, cleanup } from '../helpers/relay.js';
 
@@ -162,4 +163,184 @@ test('429 rate_limited: the SDK waits as told and every message still goes', { t
       () => slow.stop(),
     );
   }
+});
+
+// ---- the session profile (docs/protocol.md §4.6)
+
+/**
+ * @typedef {object} Signed One POST as it went out.
+ * @property {string} path
+ * @property {string} session Relay-Session
+ * @property {string | undefined} alg the alg parameter of Signature-Input
+ * @property {Record<string, string>} headers
+ * @property {string} body
+ */
+
+/**
+ * A fetch that records every POST and the secret each session's auth
+ * answer handed out. failAcks: how many /v1/ack to fail on the network;
+ * stripSecret: take hmac_key out of auth answers (a relay run with --no-hmac).
+ * @param {{failAcks?: number, stripSecret?: boolean}} [opts]
+ */
+function recordingFetch({ failAcks = 0, stripSecret = false } = {}) {
+  /** @type {Signed[]} */
+  const log = [];
+  /** @type {Map<string, string>} session → hmac_key */
+  const secrets = new Map();
+  /** @type {typeof fetch} */
+  const f = async (input, init) => {
+    const path = new URL(String(input)).pathname;
+    const headers = /** @type {Record<string, string>} */ (init?.headers ?? {});
+    const entry = {
+      path,
+      session: headers['Relay-Session'],
+      alg: /;alg="([^"]*)"/.exec(headers['Signature-Input'] ?? '')?.[1],
+      headers,
+      body: new TextDecoder().decode(/** @type {Uint8Array} */ (init?.body)),
+    };
+    log.push(entry);
+    if (path === '/v1/ack' && failAcks > 0) {
+      failAcks--;
+      throw new TypeError('network down (test)');
+    }
+    const res = await fetch(input, init);
+    if (path !== '/v1/auth' || res.status !== 200) return res;
+    const body = await res.json();
+    if (typeof body.hmac_key === 'string') secrets.set(entry.session, body.hmac_key);
+    if (stripSecret) delete body.hmac_key;
+    return new Response(JSON.stringify(body), { status: 200, headers: { 'Content-Type': 'application/json' } });
+  };
+  return { fetch: f, log, secrets };
+}
+
+/**
+ * Whether s is a valid hmac-sha256 signature of its request with the
+ * secret hmacKey, checked with node:crypto (not WebCrypto, which signed it).
+ * @param {Signed} s
+ * @param {string} hmacKey
+ */
+function macVerifies(s, hmacKey) {
+  const h = s.headers;
+  const base = [
+    `"@method": POST`,
+    `"@path": ${s.path}`,
+    `"content-digest": ${h['Content-Digest']}`,
+    `"relay-session": ${h['Relay-Session']}`,
+    `"@signature-params": ${h['Signature-Input'].replace(/^sig=/, '')}`,
+  ].join('\n');
+  const mac = createHmac('sha256', Buffer.from(hmacKey, 'base64url')).update(base).digest('base64');
+  return h.Signature === `sig=:${mac}:`;
+}
+
+/**
+ * Asserts how a client with sessionHMAC signed: every /v1/auth with
+ * Ed25519, asking for a secret; every other request with hmac-sha256 keyed
+ * with its own session's secret.
+ * @param {Signed[]} log
+ * @param {Map<string, string>} secrets
+ */
+function assertProfile(log, secrets) {
+  for (const s of log) {
+    if (s.path === '/v1/auth') {
+      assert.equal(s.alg, 'ed25519', 'auth is always Ed25519');
+      assert.deepEqual(JSON.parse(s.body).hmac, true, 'auth asks for a secret');
+      continue;
+    }
+    assert.equal(s.alg, 'hmac-sha256', `${s.path} after auth`);
+    const secret = secrets.get(s.session);
+    assert.ok(secret, `a secret for session ${s.session}`);
+    assert.ok(macVerifies(s, secret), `${s.path}: the MAC of its session's secret`);
+    assert.equal(Buffer.from(s.headers.Signature.slice(5, -1), 'base64').length, 32);
+  }
+}
+
+test('sessionHMAC: auth goes out Ed25519, later requests hmac-sha256; messages flow with a client without it', { timeout: 30_000 }, async () => {
+  const recA = recordingFetch();
+  const recB = recordingFetch();
+  const a = await Keypost.open({ url: suite.relay.url, keyPair: await generateKeyPair(), EventSource, share: false, fetch: recA.fetch, sessionHMAC: true });
+  const b = await Keypost.open({ url: suite.relay.url, keyPair: await generateKeyPair(), EventSource, share: false, fetch: recB.fetch });
+  clients.push(a, b);
+  await Promise.all([ready(a), ready(b)]);
+
+  /** @type {string[]} */
+  const gotA = [];
+  /** @type {string[]} */
+  const gotB = [];
+  a.on('message', (m) => gotA.push(`${m.from === b.key ? 'b' : '?'}:${m.data}`));
+  b.on('message', (m) => gotB.push(`${m.from === a.key ? 'a' : '?'}:${m.data}`));
+  /** @type {string[]} */
+  const receiptsA = [];
+  /** @type {string[]} */
+  const receiptsB = [];
+  a.on('receipt', (r) => receiptsA.push(r.status));
+  b.on('receipt', (r) => receiptsB.push(r.status));
+
+  const results = await Promise.all([a.send(b.key, 'over hmac 1'), a.send(b.key, 'over hmac 2'), b.send(a.key, 'over ed25519')]);
+  assert.deepEqual(results.map((r) => r.status), ['accepted', 'accepted', 'accepted']);
+  await waitFor(() => gotA.length === 1 && gotB.length === 2 && receiptsA.length === 2 && receiptsB.length === 1, 10_000, 'delivered both ways');
+  assert.deepEqual(gotB, ['a:over hmac 1', 'a:over hmac 2']);
+  assert.deepEqual(gotA, ['b:over ed25519']);
+  assert.deepEqual([...receiptsA, ...receiptsB], ['delivered', 'delivered', 'delivered']);
+  // A's acks of its receipts, too.
+  await waitFor(() => recA.log.filter((s) => s.path === '/v1/ack').length >= 2, 10_000, "A's acks");
+
+  assert.equal(recA.secrets.size, 1, 'one session, one secret');
+  const paths = new Set(recA.log.map((s) => s.path));
+  for (const p of ['/v1/auth', '/v1/challenge', '/v1/send', '/v1/ack']) assert.ok(paths.has(p), `A sent ${p}`);
+  assertProfile(recA.log, recA.secrets);
+
+  // B did not opt in: no secret asked for, none handed out, Ed25519 throughout.
+  assert.equal(recB.secrets.size, 0);
+  assert.deepEqual(JSON.parse(recB.log[0].body), { key: b.key });
+  assert.deepEqual([...new Set(recB.log.map((s) => s.alg))], ['ed25519']);
+});
+
+test('sessionHMAC: a reconnect gets a new secret, and the old one is not used again', { timeout: 30_000 }, async () => {
+  // A's first ack fails on the network: A drops its stream, reconnects on
+  // a new session and authenticates again.
+  const recA = recordingFetch({ failAcks: 1 });
+  const a = await Keypost.open({ url: suite.relay.url, keyPair: await generateKeyPair(), EventSource, share: false, fetch: recA.fetch, sessionHMAC: true });
+  const b = await open();
+  clients.push(a);
+  await Promise.all([ready(a), ready(b)]);
+  /** @type {string[]} */
+  const states = [];
+  a.on('state', (s) => states.push(s.state));
+  /** @type {string[]} */
+  const got = [];
+  a.on('message', (m) => got.push(m.data));
+
+  assert.equal((await a.send(b.key, 'before')).status, 'accepted');
+  await waitFor(() => states.join() === 'reconnecting,ready', 15_000, 'A reconnected');
+  assert.equal((await b.send(a.key, 'after')).status, 'accepted');
+  await waitFor(() => got.includes('after'), 10_000, 'delivered on the new session');
+  await waitFor(() => recA.log.filter((s) => s.path === '/v1/ack').length >= 3, 10_000, "A's acks on the new session");
+
+  const sessions = [...recA.secrets.keys()];
+  assert.equal(sessions.length, 2, 'two sessions, two secrets');
+  const [oldSecret, newSecret] = [...recA.secrets.values()];
+  assert.notEqual(oldSecret, newSecret);
+  assertProfile(recA.log, recA.secrets);
+  const later = recA.log.filter((s) => s.session === sessions[1] && s.path !== '/v1/auth');
+  assert.ok(later.length > 0);
+  for (const s of later) assert.ok(!macVerifies(s, oldSecret), `${s.path} on the new session is not keyed with the old secret`);
+});
+
+test('sessionHMAC with a relay that hands out no secret (--no-hmac): Ed25519 throughout', { timeout: 30_000 }, async () => {
+  const recA = recordingFetch({ stripSecret: true });
+  const a = await Keypost.open({ url: suite.relay.url, keyPair: await generateKeyPair(), EventSource, share: false, fetch: recA.fetch, sessionHMAC: true });
+  const b = await open();
+  clients.push(a);
+  await Promise.all([ready(a), ready(b)]);
+  /** @type {string[]} */
+  const got = [];
+  b.on('message', (m) => got.push(m.data));
+  /** @type {string[]} */
+  const receipts = [];
+  a.on('receipt', (r) => receipts.push(r.status));
+  assert.equal((await a.send(b.key, 'no secret')).status, 'accepted');
+  await waitFor(() => got.length === 1 && receipts.length === 1, 10_000, 'delivered');
+  await waitFor(() => recA.log.some((s) => s.path === '/v1/ack'), 10_000, "A's ack");
+  assert.deepEqual(JSON.parse(recA.log[0].body), { key: a.key, hmac: true }, 'asked for one');
+  assert.deepEqual([...new Set(recA.log.map((s) => s.alg))], ['ed25519']);
 });
