@@ -186,10 +186,12 @@ func (x *transfers) complete(t *inTransfer) {
 	}
 	t.f = nil
 	x.forget(t)
+	// Removed once OnTransfer is over, unless it moved the file; deferred
+	// so that an OnTransfer that panics does not leave it behind either.
+	defer os.Remove(path)
 	done := t.t
 	done.Path = path
 	x.report(&done, nil)
-	_ = os.Remove(path) // unless OnTransfer moved it
 }
 
 // fail discards a transfer's data and reports why.

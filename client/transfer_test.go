@@ -2,6 +2,7 @@ package client_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"errors"
 	"io"
@@ -53,17 +54,28 @@ func randomBytes(n int) []byte {
 
 func awaitTransfer(t *testing.T, ch <-chan received) received {
 	t.Helper()
+	return awaitTransferWithin(t, ch, wait)
+}
+
+func awaitTransferWithin(t *testing.T, ch <-chan received, d time.Duration) received {
+	t.Helper()
 	select {
 	case r := <-ch:
 		return r
-	case <-time.After(wait):
-		t.Fatalf("no transfer within %v", wait)
+	case <-time.After(d):
+		t.Fatalf("no transfer within %v", d)
 	}
 	return received{}
 }
 
+// bigWait bounds TestTransfer20MiB: a stall, not slowness, should fail it.
+const bigWait = 3 * time.Minute
+
 // dirEmpty fails unless the transfer directory holds nothing: partial data
-// is never left behind.
+// is never left behind. A failed transfer's data is discarded before
+// OnTransfer hears of it, so dirEmpty may follow its report at once; a
+// completed one's file lives until OnTransfer returns, so for that use
+// closedDirEmpty.
 func dirEmpty(t *testing.T, dir string) {
 	t.Helper()
 	es, err := os.ReadDir(dir)
@@ -75,8 +87,25 @@ func dirEmpty(t *testing.T, dir string) {
 	}
 }
 
+// closedDirEmpty closes the receiver c, then checks that its transfer
+// directory dir is empty. A completed transfer's file is removed when
+// OnTransfer returns, which the test cannot see from inside OnTransfer
+// (it reports to the test before returning); Close waits for the
+// goroutine that calls OnTransfer, so once it returns every removal has
+// run.
+func closedDirEmpty(t *testing.T, c *client.Client, dir string) {
+	t.Helper()
+	c.Close()
+	dirEmpty(t, dir)
+}
+
 // 20 MiB crosses in chunks of the relay's default 64 KiB and arrives whole,
 // with the same SHA-256, handed over once; progress ends at the size.
+//
+// It is more than the relay holds for one recipient, sender or stream
+// (4, 8 and 16 MiB at its defaults), so it stays whole under the race
+// detector too, which CI uses: there it takes about 20 s on a busy 2-core
+// machine, hence its own bound, wide enough to catch a stall only.
 func TestTransfer20MiB(t *testing.T) {
 	srv := newServer(t, relay.Config{})
 	got := make(chan received, 4)
@@ -88,18 +117,20 @@ func TestTransfer20MiB(t *testing.T) {
 	a, b := connect(t, srv, so), connect(t, srv, ro)
 	data := randomBytes(20 << 20)
 	var last atomic.Int64
-	err := a.SendStream(ctxT(t), b.Key(), "big.bin", bytes.NewReader(data), int64(len(data)), func(n int64) { last.Store(n) })
+	ctx, cancel := context.WithTimeout(context.Background(), bigWait)
+	defer cancel()
+	err := a.SendStream(ctx, b.Key(), "big.bin", bytes.NewReader(data), int64(len(data)), func(n int64) { last.Store(n) })
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := awaitTransfer(t, got)
+	r := awaitTransferWithin(t, got, bigWait)
 	if r.err != nil || r.sum != sha256.Sum256(data) || r.n != int64(len(data)) || r.t.Name != "big.bin" || r.t.Size != int64(len(data)) || r.t.From != a.Key() {
 		t.Fatalf("received %+v, %d bytes, err %v", r.t, r.n, r.err)
 	}
 	if last.Load() != int64(len(data)) {
 		t.Fatalf("progress ended at %d", last.Load())
 	}
-	dirEmpty(t, dir)
+	closedDirEmpty(t, b, dir) // after Close, no report can be still to come
 	select {
 	case r := <-got:
 		t.Fatalf("a second transfer was reported: %+v %v", r.t, r.err)
@@ -137,7 +168,7 @@ func TestTransferSurvivesReceiverCut(t *testing.T) {
 	if n := sb.count(client.Ready); n < 2 {
 		t.Fatalf("the receiver was ready %d times; the cut did not happen mid-transfer", n)
 	}
-	dirEmpty(t, ro.TransferDir)
+	closedDirEmpty(t, b, ro.TransferDir)
 }
 
 // A sender whose reader fails aborts the transfer: it returns the reader's
@@ -245,5 +276,5 @@ func TestTransferEdgeSizes(t *testing.T) {
 			t.Fatalf("%d bytes: received %+v, %d bytes, %v", n, r.t, r.n, r.err)
 		}
 	}
-	dirEmpty(t, ro.TransferDir)
+	closedDirEmpty(t, b, ro.TransferDir)
 }
