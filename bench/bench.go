@@ -42,7 +42,7 @@ type Options struct {
 	SourceAddrs int           // loopback source addresses (0: enough for N)
 	H2C         bool          // HTTP/2 without TLS: many streams per connection
 	HMAC        bool          // sessions opt into the session profile: hmac-sha256 after /v1/auth
-	Background  int           // load scenarios: ready sessions held idle, connected first, while the load runs
+	Background  int           // load scenarios: ready sessions held idle (over h2c), connected first, while the load runs
 	Baseline    bool          // also measure the machine's baseline and report ratios
 
 	// AtPeak, when set, is called while the idle scenario's sessions are
@@ -183,7 +183,8 @@ type Load struct {
 	Rejected      int64   `json:"rejected"`
 	Delivered     int64   `json:"delivered"` // delivered receipts, whole run
 	Lost          int64   `json:"lost"`
-	Duplicated    int64   `json:"duplicated"`
+	Duplicated    int64   `json:"duplicated"`  // a message seen twice in the same attempt: a relay fault
+	Redelivered   int64   `json:"redelivered"` // seen again in a later attempt: resent after its ack came too late (at-least-once)
 	Expired       int64   `json:"expired"`
 	Undeliverable int64   `json:"undeliverable"`
 	Unsettled     int64   `json:"unsettled"`            // delivered but no receipt when the run ended
@@ -277,7 +278,11 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	nc := newNetClient(u, sources, o.H2C)
 	defer nc.close()
-	r := &runner{o: o, nc: nc, res: res, tg: tg, start: time.Now()}
+	r := &runner{o: o, nc: nc, bg: nc, res: res, tg: tg, start: time.Now()}
+	if o.Background > 0 && !o.H2C {
+		r.bg = newNetClient(u, 1+o.Background/20000, true)
+		defer r.bg.close()
+	}
 	switch o.Scenario {
 	case "handshake":
 		err = r.handshake(ctx)
@@ -311,9 +316,9 @@ func (o Options) target() (*target, *url.URL, error) {
 		}
 		return &target{url: o.URL, kind: ServerURL, pid: o.ServerPID, close: func() {}}, u, nil
 	case o.Server == ServerChild:
-		tg, err = startChild(o.ServerCmd, o.H2C)
+		tg, err = startChild(o.ServerCmd, o.H2C || o.Background > 0)
 	case o.Server == ServerInProcess:
-		tg, err = startInProcess(o.H2C)
+		tg, err = startInProcess(o.H2C || o.Background > 0)
 	default:
 		return nil, nil, fmt.Errorf("unknown server kind %q (want %s or %s)", o.Server, ServerInProcess, ServerChild)
 	}
@@ -332,6 +337,7 @@ func (o Options) target() (*target, *url.URL, error) {
 type runner struct {
 	o     Options
 	nc    *netClient
+	bg    *netClient // the background sessions' transport: nc if it is h2c, else an h2c one
 	res   *Result
 	tg    *target
 	start time.Time

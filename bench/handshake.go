@@ -12,7 +12,7 @@ import (
 // connectAll makes n sessions ready, with o.Concurrency handshakes in
 // flight, and starts reading each one's stream with h. It returns the
 // ready sessions, the handshake times and how long it took.
-func (r *runner) connectAll(ctx context.Context, n int, h handler) ([]*session, *hist, time.Duration) {
+func (r *runner) connectAll(ctx context.Context, n int, h handler, nc *netClient) ([]*session, *hist, time.Duration) {
 	r.res.Handshake = &Handshake{FDLimit: raiseFileLimit(uint64(2*n + 4096))}
 	var (
 		next    atomic.Int64
@@ -28,7 +28,7 @@ func (r *runner) connectAll(ctx context.Context, n int, h handler) ([]*session, 
 	// it connects.
 	pre := make([]*session, n)
 	for i := range pre {
-		pre[i] = newSession(r)
+		pre[i] = newSession(r, nc)
 	}
 	stop := r.progress(func() string {
 		return fmt.Sprintf("handshakes: %d/%d ready, %d failed", ready.Load(), n, failed.Load())
@@ -94,7 +94,7 @@ func closeAll(ss []*session) {
 
 // handshake: N sessions connect and become ready as fast as they can.
 func (r *runner) handshake(ctx context.Context) error {
-	ss, times, took := r.connectAll(ctx, r.o.N, nil)
+	ss, times, took := r.connectAll(ctx, r.o.N, nil, r.nc)
 	defer closeAll(ss)
 	r.res.DurationS = took.Seconds()
 	r.res.Latency = latencyOf(times)
@@ -116,7 +116,7 @@ func (r *runner) idle(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	ss, times, took := r.connectAll(ctx, r.o.N, nil)
+	ss, times, took := r.connectAll(ctx, r.o.N, nil, r.nc)
 	defer closeAll(ss)
 	r.res.DurationS = took.Seconds()
 	r.res.Latency = latencyOf(times)

@@ -44,8 +44,8 @@ func WriteSummary(w io.Writer, res *Result) error {
 		}
 		fmt.Fprintf(&b, "  messages           %d sent, %d accepted, %d rejected, %d delivered in %d send and %d ack POSTs\n",
 			l.Sent, l.Accepted, l.Rejected, l.Delivered, l.Posts, l.AckPosts)
-		fmt.Fprintf(&b, "  lost %d, duplicated %d, expired %d, undeliverable %d, unsettled at the end %d\n",
-			l.Lost, l.Duplicated, l.Expired, l.Undeliverable, l.Unsettled)
+		fmt.Fprintf(&b, "  lost %d, duplicated %d (and %d resent after a late ack), expired %d, undeliverable %d, unsettled at the end %d\n",
+			l.Lost, l.Duplicated, l.Redelivered, l.Expired, l.Undeliverable, l.Unsettled)
 	}
 	if res.Errors > 0 {
 		fmt.Fprintf(&b, "  errors             %d (first: %s)\n", res.Errors, res.ErrorSample)

@@ -22,6 +22,7 @@ const handshakeTimeout = 30 * time.Second
 // counter, and (in the load scenarios) the state of its pairs.
 type session struct {
 	r      *runner
+	nc     *netClient // the transport of its stream and POSTs
 	priv   ed25519.PrivateKey
 	key    protocol.Key
 	keyStr string
@@ -44,14 +45,14 @@ type session struct {
 	sendWake   chan struct{}         // capacity 1
 }
 
-func newSession(r *runner) *session {
+func newSession(r *runner, nc *netClient) *session {
 	pub, priv, err := ed25519.GenerateKey(nil)
 	if err != nil {
 		panic(err) // crypto/rand does not fail
 	}
 	k, _ := protocol.KeyFromPublic(pub)
 	return &session{
-		r: r, priv: priv, key: k, keyStr: k.String(),
+		r: r, nc: nc, priv: priv, key: k, keyStr: k.String(),
 		ackWake: make(chan struct{}, 1), sendWake: make(chan struct{}, 1),
 	}
 }
@@ -63,7 +64,7 @@ func (s *session) signer() signer {
 // post sends a signed POST and returns the answer's body; any status but
 // 200 is an error.
 func (s *session) post(ctx context.Context, path string, body []byte) ([]byte, error) {
-	status, b, err := s.r.nc.post(ctx, s.signer(), path, body)
+	status, b, err := s.nc.post(ctx, s.signer(), path, body)
 	if err != nil {
 		return nil, fmt.Errorf("POST %s: %w", path, err)
 	}
@@ -85,7 +86,7 @@ func wake(c chan struct{}) {
 func (s *session) connect(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, handshakeTimeout)
 	defer cancel()
-	st, err := s.r.nc.openStream(ctx)
+	st, err := s.nc.openStream(ctx)
 	if err != nil {
 		return err
 	}

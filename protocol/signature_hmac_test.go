@@ -156,3 +156,33 @@ func (k remitlyHMACKeys) FetchByKeyID(_ context.Context, _ http.Header, keyID st
 func (remitlyHMACKeys) Fetch(context.Context, http.Header, httpsig.MetadataProvider) (httpsig.KeySpecer, error) {
 	return nil, errors.New("keyid required")
 }
+
+func BenchmarkVerifyHMAC(b *testing.B) {
+	f := newFixture()
+	h := http.Header{}
+	if err := SignRequestHMAC(h, f.key, testSecret, f.method, f.path, f.session, f.body, 1, testNow); err != nil {
+		b.Fatal(err)
+	}
+	s, err := ParseSignature(h)
+	if err != nil {
+		b.Fatal(err)
+	}
+	session, digest := h.Get(HeaderRelaySession), h.Get(HeaderContentDigest)
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := s.VerifyHMAC(testSecret, f.method, f.path, session, digest, testNow); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkSignRequestHMAC(b *testing.B) {
+	f := newFixture()
+	h := http.Header{}
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := SignRequestHMAC(h, f.key, testSecret, f.method, f.path, f.session, f.body, 1, testNow); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

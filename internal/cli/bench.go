@@ -96,7 +96,7 @@ func newBenchCmd() *cobra.Command {
 	fs.IntVar(&o.SourceAddrs, "source-addrs", 0, "loopback source addresses 127.0.0.x to spread connections over (default: one per 20000)")
 	fs.BoolVar(&o.H2C, "h2c", false, "HTTP/2 without TLS: many streams and POSTs share a connection")
 	fs.BoolVar(&o.HMAC, "hmac", false, "sessions opt into the session profile: requests after /v1/auth are signed with hmac-sha256 (protocol §4.6)")
-	fs.IntVar(&o.Background, "background", 0, "load scenarios: first make this many sessions ready and hold them idle while the load runs (with --h2c and --server child for 100000)")
+	fs.IntVar(&o.Background, "background", 0, "load scenarios: first make this many sessions ready, over HTTP/2 (h2c), and hold them idle while the load runs (use --server child for 100000)")
 	fs.BoolVar(&o.Baseline, "baseline", false, "also measure the baseline in this run and report ratios to it")
 	fs.BoolVar(&f.json, "json", false, "print each result as one JSON object per line")
 	fs.StringVar(&f.cpuprofile, "cpuprofile", "", "write a CPU profile of this process to `FILE` (goroutines are labelled side=relay or side=generator)")
