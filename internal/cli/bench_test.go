@@ -39,6 +39,10 @@ func TestBench(t *testing.T) {
 			[]string{"delivered_per_s", "p50_ms", "p99_ms", "p999_ms", "lost", "duplicated"}, true},
 		{"latency", append([]string{"latency", "--pairs", "4", "--rate", "200,400"}, short...),
 			[]string{"offered_per_s", "delivered_per_s", "p50_ms", "p99_ms", "p999_ms", "lost", "duplicated"}, true},
+		{"throughput-hmac", append([]string{"throughput", "--pairs", "4", "--hmac"}, short...),
+			[]string{"delivered_per_s", "lost", "duplicated", "signing"}, true},
+		{"latency-background", append([]string{"latency", "--pairs", "4", "--rate", "200", "--background", "20"}, short...),
+			[]string{"delivered_per_s", "p50_ms", "lost", "duplicated", "background"}, true},
 		{"fanout", append([]string{"fanout", "--recipients", "6", "--baseline"}, short...),
 			[]string{"delivered_per_s", "p50_ms", "p99_ms", "lost", "duplicated", "baseline", "ratios"}, true},
 		{"idle", []string{"idle", "-n", "10", "--server", "child", "--server-cmd", exe + " serve", "--json"},
@@ -62,6 +66,12 @@ func TestBench(t *testing.T) {
 					if _, ok := res[f]; !ok {
 						t.Errorf("no %q in %s", f, line)
 					}
+				}
+				if strings.HasSuffix(tc.name, "-hmac") && res["signing"] != "hmac-sha256" {
+					t.Errorf("signing: %s", line)
+				}
+				if strings.HasSuffix(tc.name, "-background") && res["background"] != 20.0 {
+					t.Errorf("not every background session held to the end: %s", line)
 				}
 				if res["errors"] != 0.0 {
 					t.Errorf("errors: %s", line)
