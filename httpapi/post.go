@@ -16,12 +16,15 @@ import (
 // verified; key is the acting identity (§4.5).
 type verb func(sess *relay.Session, key protocol.Key, body []byte) (any, error)
 
-// post wraps a verb with what every POST shares: method, content type,
-// body limit, the RFC 9421 signature, the session, the signer check and the
-// nonce. The cheap checks run before the Ed25519 verification.
-func (s *Server) post(v verb) http.Handler {
+// post wraps the verb routed at path with what every POST shares: method,
+// content type, body limit, the RFC 9421 signature, the session, the
+// signer check and the nonce. The cheap checks run before the Ed25519
+// verification. What depends on the verb (auth's key from the body and
+// its Ed25519-only rule, the send rate) follows the route, not the
+// request's path.
+func (s *Server) post(path string, v verb) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		res, err := s.handlePost(r, v)
+		res, err := s.handlePost(r, path, v)
 		if err != nil {
 			writeError(w, err)
 			return
@@ -30,7 +33,7 @@ func (s *Server) post(v verb) http.Handler {
 	})
 }
 
-func (s *Server) handlePost(r *http.Request, v verb) (any, error) {
+func (s *Server) handlePost(r *http.Request, path string, v verb) (any, error) {
 	if r.Method != http.MethodPost {
 		return nil, &apiError{code: protocol.CodeMethodNotAllowed, detail: "use POST"}
 	}
@@ -61,7 +64,7 @@ func (s *Server) handlePost(r *http.Request, v verb) (any, error) {
 	// The signer must be the session's key (§4.5); on /v1/auth, the key
 	// being bound.
 	var key protocol.Key
-	if r.URL.Path == protocol.PathAuth {
+	if path == protocol.PathAuth {
 		var req protocol.AuthRequest
 		if err := decodeStrict(body, &req); err != nil {
 			return nil, err
@@ -84,7 +87,7 @@ func (s *Server) handlePost(r *http.Request, v verb) (any, error) {
 	if sig.HMAC() {
 		// The session profile (docs/protocol.md §4.6): keyed with the
 		// secret /v1/auth handed out, so never on /v1/auth itself.
-		if r.URL.Path == protocol.PathAuth {
+		if path == protocol.PathAuth {
 			return nil, fail(protocol.CodeBadSignature, "/v1/auth must be signed with ed25519")
 		}
 		err = sig.VerifyHMAC(sess.Secret(), r.Method, r.URL.EscapedPath(), sessID, digest, time.Now())
@@ -102,7 +105,7 @@ func (s *Server) handlePost(r *http.Request, v verb) (any, error) {
 	// its outcome (§4.2). Only sends: auth, challenge answers, pongs and
 	// acks answer what the relay sent, their volume is bounded by it, and
 	// delaying them would make the relay resend or declare the client dead.
-	if r.URL.Path == protocol.PathSend {
+	if path == protocol.PathSend {
 		if err := s.limitKey(key); err != nil {
 			return nil, err
 		}

@@ -150,11 +150,11 @@ func New(r *relay.Relay, cfg Config) *Server {
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc(protocol.PathEvents, s.events)
-	mux.Handle(protocol.PathAuth, s.post(s.auth))
-	mux.Handle(protocol.PathChallenge, s.post(s.challenge))
-	mux.Handle(protocol.PathSend, s.post(s.send))
-	mux.Handle(protocol.PathAck, s.post(s.ack))
-	mux.Handle(protocol.PathPong, s.post(s.pong))
+	mux.Handle(protocol.PathAuth, s.post(protocol.PathAuth, s.auth))
+	mux.Handle(protocol.PathChallenge, s.post(protocol.PathChallenge, s.challenge))
+	mux.Handle(protocol.PathSend, s.post(protocol.PathSend, s.send))
+	mux.Handle(protocol.PathAck, s.post(protocol.PathAck, s.ack))
+	mux.Handle(protocol.PathPong, s.post(protocol.PathPong, s.pong))
 	mux.HandleFunc(PathHealthz, s.healthz)
 	mux.HandleFunc(PathReadyz, s.readyz)
 	mux.Handle("/v1/", notFound) // unknown API paths stay problems, whatever "/" serves
