@@ -897,7 +897,7 @@ func buildSigningVector(t *testing.T) signingVector {
 	return v
 }
 
-func marshalVector(t *testing.T, v signingVector) []byte {
+func marshalVector(t *testing.T, v any) []byte {
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
 	enc.SetEscapeHTML(false)
@@ -908,24 +908,31 @@ func marshalVector(t *testing.T, v signingVector) []byte {
 	return b.Bytes()
 }
 
-func TestSigningVector(t *testing.T) {
-	want := marshalVector(t, buildSigningVector(t))
+// goldenVector writes want to file with -update, and otherwise fails
+// unless file holds exactly want; it returns the file's bytes.
+func goldenVector(t *testing.T, file string, want []byte) []byte {
+	t.Helper()
 	if updating() {
-		if err := os.MkdirAll(filepath.Dir(vectorFile), 0o755); err != nil {
+		if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(vectorFile, want, 0o644); err != nil {
+		if err := os.WriteFile(file, want, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		t.Logf("wrote %s", vectorFile)
+		t.Logf("wrote %s", file)
 	}
-	got, err := os.ReadFile(vectorFile)
+	got, err := os.ReadFile(file)
 	if err != nil {
-		t.Fatalf("%v (run go test ./protocol -run TestSigningVector -update)", err)
+		t.Fatalf("%v (run go test ./protocol -run %s -update)", err, t.Name())
 	}
 	if !bytes.Equal(got, want) {
-		t.Fatalf("%s is out of date (run with -update and review the diff)\ngot:\n%s\nwant:\n%s", vectorFile, got, want)
+		t.Fatalf("%s is out of date (run with -update and review the diff)\ngot:\n%s\nwant:\n%s", file, got, want)
 	}
+	return got
+}
+
+func TestSigningVector(t *testing.T) {
+	got := goldenVector(t, vectorFile, marshalVector(t, buildSigningVector(t)))
 
 	// Check the file on its own terms, the way another implementation would
 	// use it: headers → parse → verify, and the base and signature by hand.
