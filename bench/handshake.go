@@ -92,16 +92,24 @@ func closeAll(ss []*session) {
 	}
 }
 
-// handshake: N sessions connect and become ready as fast as they can.
-func (r *runner) handshake(ctx context.Context) error {
+// connectN makes o.N sessions ready (connectAll) and records how long it
+// took and the handshake times; it fails if none became ready. The caller
+// closes the sessions.
+func (r *runner) connectN(ctx context.Context) ([]*session, error) {
 	ss, times, took := r.connectAll(ctx, r.o.N, nil, r.nc)
-	defer closeAll(ss)
 	r.res.DurationS = took.Seconds()
 	r.res.Latency = latencyOf(times)
 	if len(ss) == 0 {
-		return fmt.Errorf("no session became ready: %v", r.errSample.Load())
+		return nil, fmt.Errorf("no session became ready: %v", deref(r.errSample.Load()))
 	}
-	return nil
+	return ss, nil
+}
+
+// handshake: N sessions connect and become ready as fast as they can.
+func (r *runner) handshake(ctx context.Context) error {
+	ss, err := r.connectN(ctx)
+	closeAll(ss)
+	return err
 }
 
 // idle: N ready sessions that do nothing; the relay's resident memory
@@ -116,12 +124,10 @@ func (r *runner) idle(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	ss, times, took := r.connectAll(ctx, r.o.N, nil, r.nc)
+	ss, err := r.connectN(ctx)
 	defer closeAll(ss)
-	r.res.DurationS = took.Seconds()
-	r.res.Latency = latencyOf(times)
-	if len(ss) == 0 {
-		return fmt.Errorf("no session became ready: %v", r.errSample.Load())
+	if err != nil {
+		return err
 	}
 	time.Sleep(2 * time.Second) // the streams' first writes and the runtime settle
 	after, err := rssKB(pid)

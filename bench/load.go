@@ -500,16 +500,23 @@ func parseResults(resp []byte, accepted []bool) error {
 	return firstErr
 }
 
+// pairOf returns the pair and sequence number a message id names, or a nil
+// pair if the id is not one of this run's or the pair fails mine (the
+// event came on another session's stream).
+func (lr *loadRun) pairOf(id string, mine func(*pair) bool) (*pair, uint64) {
+	pi, seq, ok := parseMsgID(id)
+	if !ok || int(pi) >= len(lr.pairs) || !mine(lr.pairs[pi]) {
+		return nil, seq
+	}
+	return lr.pairs[pi], seq
+}
+
 // message is a message event on a recipient's stream: count it, time it,
 // queue its ack.
 func (lr *loadRun) message(s *session, data string) {
 	id, from, d := field(data, "id"), field(data, "from"), field(data, "data")
 	now := lr.r.now()
-	pi, seq, ok := parseMsgID(id)
-	var p *pair
-	if ok && int(pi) < len(lr.pairs) && lr.pairs[pi].to == s {
-		p = lr.pairs[pi]
-	}
+	p, seq := lr.pairOf(id, func(p *pair) bool { return p.to == s })
 	t, tok := dataTime(d)
 	s.mu.Lock()
 	if p != nil {
@@ -545,11 +552,7 @@ func (lr *loadRun) message(s *session, data string) {
 func (lr *loadRun) receipt(s *session, data string) {
 	id, to, status := field(data, "id"), field(data, "to"), field(data, "status")
 	now := lr.r.now()
-	pi, seq, ok := parseMsgID(id)
-	var p *pair
-	if ok && int(pi) < len(lr.pairs) && lr.pairs[pi].from == s {
-		p = lr.pairs[pi]
-	}
+	p, seq := lr.pairOf(id, func(p *pair) bool { return p.from == s })
 	s.mu.Lock()
 	settled := p != nil && p.settle(seq)
 	if len(s.racks) == 0 {
