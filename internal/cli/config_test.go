@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -103,17 +102,7 @@ func TestServeConfigInvalid(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := parseServe(t, "--config", writeConfig(t, tc.text))
-			if err == nil {
-				t.Fatal("accepted")
-			}
-			if _, ok := errors.AsType[*usageError](err); !ok {
-				t.Errorf("%v is not a usage error", err)
-			}
-			for _, m := range tc.mentions {
-				if !strings.Contains(err.Error(), m) {
-					t.Errorf("error %q does not mention %q", err, m)
-				}
-			}
+			wantUsageError(t, err, tc.mentions...)
 		})
 	}
 	_, err := parseServe(t, "--config", filepath.Join(t.TempDir(), "missing.yaml"))

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/http"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -20,49 +19,16 @@ func TestBinary(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary")
 	}
-	gotool, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("no go tool to build the binary with")
-	}
-	bin := filepath.Join(t.TempDir(), "keypost")
-	build := exec.Command(gotool, "build", "-o", bin, "github.com/keypost/keypost/cmd/keypost")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildKeypost(t)
 
 	// A usage error exits 2.
-	err = exec.Command(bin, "serve", "--retention", "banana").Run()
+	err := exec.Command(bin, "serve", "--retention", "banana").Run()
 	if ee, ok := errors.AsType[*exec.ExitError](err); !ok || ee.ExitCode() != exitUsage {
 		t.Fatalf("keypost serve --retention banana: %v, want exit status 2", err)
 	}
 
-	cmd := exec.Command(bin, "serve", "--addr", "127.0.0.1:0")
-	cmd.Env = append(cmd.Environ(), "KEYPOST_LOG_FORMAT=json")
-	stderr := newSyncBuffer()
-	cmd.Stderr = stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var waitErr error // set before exited is closed
-	exited := make(chan struct{})
-	go func() {
-		waitErr = cmd.Wait()
-		close(exited)
-	}()
-	t.Cleanup(func() {
-		cmd.Process.Kill() // fails harmlessly once it exited
-		<-exited
-	})
-
-	var addr string
-	select {
-	case addr = <-stderr.addr:
-	case <-exited:
-		t.Fatalf("keypost serve exited before listening: %v\n%s", waitErr, stderr)
-	case <-time.After(hangGuard):
-		t.Fatalf("keypost serve did not print its address\n%s", stderr)
-	}
-
+	serve := startProcEnv(t, bin, []string{"KEYPOST_LOG_FORMAT=json"}, false, "serve", "--addr", "127.0.0.1:0")
+	addr := serve.listenAddr(t)
 	c := newClient(t)
 	resp, err := c.Get("http://" + addr + "/healthz")
 	if err != nil {
@@ -73,17 +39,8 @@ func TestBinary(t *testing.T) {
 		t.Fatalf("GET /healthz: %s", resp.Status)
 	}
 	c.CloseIdleConnections()
-
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-exited:
-	case <-time.After(hangGuard):
-		t.Fatalf("keypost serve did not exit after SIGTERM\n%s", stderr)
-	}
-	if waitErr != nil {
-		t.Fatalf("keypost serve after SIGTERM: %v, want exit status 0\n%s", waitErr, stderr)
+	if code := serve.terminate(t); code != 0 {
+		t.Fatalf("keypost serve after SIGTERM: exit status %d, want 0\n%s", code, serve.stderr)
 	}
 
 	t.Run("TLS reload on SIGHUP", func(t *testing.T) { testBinarySIGHUP(t, bin) })
@@ -97,29 +54,9 @@ func testBinarySIGHUP(t *testing.T, bin string) {
 	a, b := newTestCert(t, 1), newTestCert(t, 2)
 	certFile, keyFile := a.write(t, dir)
 	config := writeConfig(t, "addr: 127.0.0.1:0\ntls-cert: "+certFile+"\ntls-key: "+keyFile+"\n")
-	cmd := exec.Command(bin, "serve", "--config", config)
-	stderr := newSyncBuffer()
-	cmd.Stderr = stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() {
-		cmd.Wait()
-		close(exited)
-	}()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-exited
-	})
-	var addr string
-	select {
-	case addr = <-stderr.addr:
-	case <-exited:
-		t.Fatalf("keypost serve exited before listening\n%s", stderr)
-	case <-time.After(hangGuard):
-		t.Fatalf("keypost serve did not print its address\n%s", stderr)
-	}
+	serve := startProc(t, bin, false, "serve", "--config", config)
+	addr := serve.listenAddr(t)
+	stderr := serve.stderr
 	roots := x509.NewCertPool()
 	roots.AddCert(a.cert)
 	roots.AddCert(b.cert)
@@ -127,7 +64,7 @@ func testBinarySIGHUP(t *testing.T, bin string) {
 		t.Fatalf("serial %d, want 1", got)
 	}
 	b.write(t, dir)
-	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+	if err := serve.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(hangGuard)
@@ -143,15 +80,7 @@ func testBinarySIGHUP(t *testing.T, bin string) {
 	if got := servedSerial(t, addr, roots); got != 2 {
 		t.Fatalf("after SIGHUP: serial %d, want 2", got)
 	}
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-exited:
-	case <-time.After(hangGuard):
-		t.Fatalf("keypost serve did not exit after SIGTERM\n%s", stderr)
-	}
-	if !cmd.ProcessState.Success() {
-		t.Fatalf("exit %v\n%s", cmd.ProcessState, stderr)
+	if code := serve.terminate(t); code != 0 {
+		t.Fatalf("exit status %d\n%s", code, stderr)
 	}
 }

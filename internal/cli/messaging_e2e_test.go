@@ -29,9 +29,15 @@ type proc struct {
 
 func startProc(t *testing.T, bin string, withStdin bool, args ...string) *proc {
 	t.Helper()
+	return startProcEnv(t, bin, nil, withStdin, args...)
+}
+
+// startProcEnv is startProc with env added to the process's environment.
+func startProcEnv(t *testing.T, bin string, env []string, withStdin bool, args ...string) *proc {
+	t.Helper()
 	p := &proc{name: "keypost " + args[0], cmd: exec.Command(bin, args...), stdout: newSyncBuffer(), stderr: newSyncBuffer(), exited: make(chan struct{})}
 	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
-	p.cmd.Env = append(os.Environ(), "KEYPOST_KEY=", "KEYPOST_SERVER=")
+	p.cmd.Env = append(append(os.Environ(), "KEYPOST_KEY=", "KEYPOST_SERVER="), env...)
 	if withStdin {
 		var err error
 		if p.stdin, err = p.cmd.StdinPipe(); err != nil {
@@ -50,6 +56,30 @@ func startProc(t *testing.T, bin string, withStdin bool, args ...string) *proc {
 		<-p.exited
 	})
 	return p
+}
+
+// listenAddr waits for a keypost serve process to log the address it
+// listens on.
+func (p *proc) listenAddr(t *testing.T) string {
+	t.Helper()
+	select {
+	case addr := <-p.stderr.addr:
+		return addr
+	case <-p.exited:
+		t.Fatalf("%s exited before listening: %v\n%s", p.name, p.err, p.stderr)
+	case <-time.After(hangGuard):
+		t.Fatalf("%s did not print its address\n%s", p.name, p.stderr)
+	}
+	return ""
+}
+
+// terminate sends SIGTERM and returns the exit status.
+func (p *proc) terminate(t *testing.T) int {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	return p.wait(t)
 }
 
 // wait waits for the process to exit and returns its exit status.
@@ -93,15 +123,7 @@ func TestBinaryMessaging(t *testing.T) {
 	}
 	bin := buildKeypost(t)
 	serve := startProc(t, bin, false, "serve", "--addr", "127.0.0.1:0")
-	var addr string
-	select {
-	case addr = <-serve.stderr.addr:
-	case <-serve.exited:
-		t.Fatalf("keypost serve exited before listening\n%s", serve.stderr)
-	case <-time.After(hangGuard):
-		t.Fatalf("keypost serve did not print its address\n%s", serve.stderr)
-	}
-	url := "http://" + addr
+	url := "http://" + serve.listenAddr(t)
 
 	dir := t.TempDir()
 	keygen := func(name string) (path, key string) {

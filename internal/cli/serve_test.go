@@ -307,17 +307,7 @@ func TestServeInvalid(t *testing.T) {
 				t.Setenv(k, v)
 			}
 			_, err := parseServe(t, tc.args...)
-			if err == nil {
-				t.Fatal("accepted")
-			}
-			if _, ok := errors.AsType[*usageError](err); !ok {
-				t.Errorf("%v is not a usage error", err)
-			}
-			for _, m := range tc.mentions {
-				if !strings.Contains(err.Error(), m) {
-					t.Errorf("error %q does not mention %q", err, m)
-				}
-			}
+			wantUsageError(t, err, tc.mentions...)
 		})
 	}
 }
@@ -519,5 +509,22 @@ func TestServeJSONLogs(t *testing.T) {
 	line, _, _ := strings.Cut(stderr.String(), "\n")
 	if err := json.Unmarshal([]byte(line), &entry); err != nil || entry.Msg != "listening" || entry.Addr != addr || entry.Level != "INFO" {
 		t.Fatalf("first log line %q (%v), want JSON with msg listening", line, err)
+	}
+}
+
+// wantUsageError fails unless err is a usage error whose text mentions
+// each of mentions.
+func wantUsageError(t *testing.T, err error, mentions ...string) {
+	t.Helper()
+	if err == nil {
+		t.Fatal("accepted")
+	}
+	if _, ok := errors.AsType[*usageError](err); !ok {
+		t.Errorf("%v is not a usage error", err)
+	}
+	for _, m := range mentions {
+		if !strings.Contains(err.Error(), m) {
+			t.Errorf("error %q does not mention %q", err, m)
+		}
 	}
 }
