@@ -14,7 +14,15 @@ import (
 
 // verb handles one signed POST whose signature, digest and nonce have been
 // verified; key is the acting identity (§4.5).
-type verb func(sess *relay.Session, key protocol.Key, body []byte) (any, error)
+type verb func(sess *relay.Session, p posted) (any, error)
+
+// posted is a verified POST: its signer (§4.5), its body and, on
+// /v1/auth, the body already decoded (the signer check needed it).
+type posted struct {
+	key  protocol.Key
+	body []byte
+	auth protocol.AuthRequest
+}
 
 // post wraps the verb routed at path with what every POST shares: method,
 // content type, body limit, the RFC 9421 signature, the session, the
@@ -63,21 +71,20 @@ func (s *Server) handlePost(r *http.Request, path string, v verb) (any, error) {
 	}
 	// The signer must be the session's key (§4.5); on /v1/auth, the key
 	// being bound.
-	var key protocol.Key
+	p := posted{body: body}
 	if path == protocol.PathAuth {
-		var req protocol.AuthRequest
-		if err := decodeStrict(body, &req); err != nil {
+		if err := decodeStrict(body, &p.auth); err != nil {
 			return nil, err
 		}
-		if key, err = protocol.ParseKey(req.Key); err != nil {
+		if p.key, err = protocol.ParseKey(p.auth.Key); err != nil {
 			return nil, err
 		}
 	} else if k := sess.Key(); k != nil {
-		key = *k
+		p.key = *k
 	} else {
 		return nil, fail(protocol.CodeKeyMismatch, "the session has no key yet; POST /v1/auth first")
 	}
-	if sig.KeyID != key {
+	if sig.KeyID != p.key {
 		return nil, fail(protocol.CodeKeyMismatch, "the request is not signed by the session's key")
 	}
 	if err := sig.CheckDigest(r.Header, body); err != nil {
@@ -106,22 +113,18 @@ func (s *Server) handlePost(r *http.Request, path string, v verb) (any, error) {
 	// acks answer what the relay sent, their volume is bounded by it, and
 	// delaying them would make the relay resend or declare the client dead.
 	if path == protocol.PathSend {
-		if err := s.limitKey(key); err != nil {
+		if err := s.limitKey(p.key); err != nil {
 			return nil, err
 		}
 	}
-	return v(sess, key, body)
+	return v(sess, p)
 }
 
-func (s *Server) auth(sess *relay.Session, key protocol.Key, body []byte) (any, error) {
-	var req protocol.AuthRequest
-	if err := decodeStrict(body, &req); err != nil {
+func (s *Server) auth(sess *relay.Session, p posted) (any, error) {
+	if err := s.relay.Auth(sess, p.key); err != nil {
 		return nil, err
 	}
-	if err := s.relay.Auth(sess, key); err != nil {
-		return nil, err
-	}
-	if !req.HMAC || s.cfg.DisableHMAC {
+	if !p.auth.HMAC || s.cfg.DisableHMAC {
 		return protocol.OK{OK: true}, nil
 	}
 	// Only in the answer to this Ed25519-signed request, never on the
@@ -129,9 +132,9 @@ func (s *Server) auth(sess *relay.Session, key protocol.Key, body []byte) (any, 
 	return protocol.AuthResponse{OK: true, HMACKey: base64.RawURLEncoding.EncodeToString(sess.MakeSecret()[:])}, nil
 }
 
-func (s *Server) challenge(sess *relay.Session, _ protocol.Key, body []byte) (any, error) {
+func (s *Server) challenge(sess *relay.Session, p posted) (any, error) {
 	var req protocol.ChallengeRequest
-	if err := decodeStrict(body, &req); err != nil {
+	if err := decodeStrict(p.body, &req); err != nil {
 		return nil, err
 	}
 	if err := s.relay.Challenge(sess, req.ID); err != nil {
@@ -140,9 +143,9 @@ func (s *Server) challenge(sess *relay.Session, _ protocol.Key, body []byte) (an
 	return protocol.OK{OK: true}, nil
 }
 
-func (s *Server) pong(sess *relay.Session, _ protocol.Key, body []byte) (any, error) {
+func (s *Server) pong(sess *relay.Session, p posted) (any, error) {
 	var req protocol.PongRequest
-	if err := decodeStrict(body, &req); err != nil {
+	if err := decodeStrict(p.body, &req); err != nil {
 		return nil, err
 	}
 	if err := s.relay.Pong(sess, req.ID); err != nil {
@@ -151,8 +154,8 @@ func (s *Server) pong(sess *relay.Session, _ protocol.Key, body []byte) (any, er
 	return protocol.OK{OK: true}, nil
 }
 
-func (s *Server) send(sess *relay.Session, _ protocol.Key, body []byte) (any, error) {
-	msgs, err := decodeSend(body, s.relay.Config().MaxRecipients)
+func (s *Server) send(sess *relay.Session, p posted) (any, error) {
+	msgs, err := decodeSend(p.body, s.relay.Config().MaxRecipients)
 	if err != nil {
 		return nil, err
 	}
@@ -163,8 +166,8 @@ func (s *Server) send(sess *relay.Session, _ protocol.Key, body []byte) (any, er
 	return protocol.SendResponse{Results: results}, nil
 }
 
-func (s *Server) ack(sess *relay.Session, _ protocol.Key, body []byte) (any, error) {
-	acks, err := decodeAck(body)
+func (s *Server) ack(sess *relay.Session, p posted) (any, error) {
+	acks, err := decodeAck(p.body)
 	if err != nil {
 		return nil, err
 	}
