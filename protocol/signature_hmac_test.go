@@ -3,6 +3,7 @@ package protocol
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -183,6 +184,28 @@ func BenchmarkSignRequestHMAC(b *testing.B) {
 	for b.Loop() {
 		if err := SignRequestHMAC(h, f.key, testSecret, f.method, f.path, f.session, f.body, 1, testNow); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// DecodeSessionSecret takes exactly the 43 characters of base64url
+// without padding that /v1/auth hands out, and nothing else.
+func TestDecodeSessionSecret(t *testing.T) {
+	good := base64.RawURLEncoding.EncodeToString(testSecret[:])
+	if k, err := DecodeSessionSecret(good); err != nil || *k != *testSecret {
+		t.Fatalf("DecodeSessionSecret(%q) = %v, %v", good, k, err)
+	}
+	for _, bad := range []string{
+		"",
+		good[:42],
+		good + "A",
+		base64.URLEncoding.EncodeToString(testSecret[:]),                     // padded
+		base64.RawStdEncoding.EncodeToString(bytes.Repeat([]byte{0xfb}, 32)), // '+' and '/': not url-safe
+		good[:42] + "B", // stray bits in the last character
+		strings.Repeat("!", 43),
+	} {
+		if _, err := DecodeSessionSecret(bad); err == nil {
+			t.Errorf("DecodeSessionSecret(%q) accepted", bad)
 		}
 	}
 }
