@@ -891,9 +891,7 @@ func buildSigningVector(t *testing.T) signingVector {
 		SignatureBase64:   base64.StdEncoding.EncodeToString(s.Value[:]),
 		SignatureHex:      hex.EncodeToString(s.Value[:]),
 	}
-	for _, name := range []string{HeaderRelaySession, HeaderContentDigest, HeaderSignatureInput, HeaderSignature} {
-		v.Headers = append(v.Headers, vectorHeader{name, h.Get(name)})
-	}
+	v.Headers = vectorHeaders(h)
 	return v
 }
 
@@ -906,6 +904,24 @@ func marshalVector(t *testing.T, v any) []byte {
 		t.Fatal(err)
 	}
 	return b.Bytes()
+}
+
+// vectorHeaders lists the signed request's headers of h, in order.
+func vectorHeaders(h http.Header) []vectorHeader {
+	var hs []vectorHeader
+	for _, name := range []string{HeaderRelaySession, HeaderContentDigest, HeaderSignatureInput, HeaderSignature} {
+		hs = append(hs, vectorHeader{name, h.Get(name)})
+	}
+	return hs
+}
+
+// headerOf is the http.Header of a vector's headers.
+func headerOf(hs []vectorHeader) http.Header {
+	h := http.Header{}
+	for _, hv := range hs {
+		h.Add(hv.Name, hv.Value)
+	}
+	return h
 }
 
 // goldenVector writes want to file with -update, and otherwise fails
@@ -945,10 +961,7 @@ func TestSigningVector(t *testing.T) {
 	if Key(priv[32:]).String() != v.PublicKey {
 		t.Fatal("public_key does not match the seed")
 	}
-	h := http.Header{}
-	for _, hv := range v.Headers {
-		h.Add(hv.Name, hv.Value)
-	}
+	h := headerOf(v.Headers)
 	s, err := ParseSignature(h)
 	if err != nil {
 		t.Fatal(err)

@@ -72,9 +72,7 @@ func buildHMACVector(t *testing.T) hmacVector {
 		SignatureBase64: base64.StdEncoding.EncodeToString(mac),
 		SignatureHex:    hex.EncodeToString(mac),
 	}
-	for _, name := range []string{HeaderRelaySession, HeaderContentDigest, HeaderSignatureInput, HeaderSignature} {
-		v.Headers = append(v.Headers, vectorHeader{name, h.Get(name)})
-	}
+	v.Headers = vectorHeaders(h)
 	return v
 }
 
@@ -94,10 +92,7 @@ func TestHMACSigningVector(t *testing.T) {
 	if hex.EncodeToString(secret[:]) != v.SecretHex {
 		t.Fatal("hmac_key and secret_hex differ")
 	}
-	h := http.Header{}
-	for _, hv := range v.Headers {
-		h.Add(hv.Name, hv.Value)
-	}
+	h := headerOf(v.Headers)
 	s, err := ParseSignature(h)
 	if err != nil {
 		t.Fatal(err)
