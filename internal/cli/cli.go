@@ -34,6 +34,12 @@ Exit status:
 // process's exit status. Errors are printed to stderr, prefixed with
 // "keypost:".
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	cmd, err := execute(ctx, newRoot(), args, stdout, stderr)
+	return report(cmd, err, stderr)
+}
+
+// newRoot returns the keypost command with all its subcommands.
+func newRoot() *cobra.Command {
 	root := &cobra.Command{
 		Use:   "keypost",
 		Short: "A message relay where an Ed25519 public key is an address",
@@ -42,8 +48,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root.AddCommand(newServeCmd(serve), newKeygenCmd(), newIDCmd(), newVersionCmd())
 	root.AddCommand(newBenchCmd())
 	root.AddCommand(newSendCmd(), newListenCmd(), newChatCmd())
-	cmd, err := execute(ctx, root, args, stdout, stderr)
-	return report(cmd, err, stderr)
+	return root
 }
 
 // report prints err, if any, and returns the exit status it stands for.
@@ -92,7 +97,7 @@ func execute(ctx context.Context, cmd *cobra.Command, args []string, stdout, std
 	}
 	accepted := false
 	cmd.PersistentPreRun = func(*cobra.Command, []string) { accepted = true }
-	cmd.SetArgs(args)
+	cmd.SetArgs(keyArgs(cmd, args))
 	cmd.SetOut(stdout)
 	cmd.SetErr(stderr)
 	cmd.SilenceErrors = true // report prints them once, the same way for every command

@@ -42,6 +42,12 @@ func newParty(t *testing.T, name string) party {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return partyOf(t, name, priv)
+}
+
+// partyOf is the party with key priv, written to a key file.
+func partyOf(t *testing.T, name string, priv ed25519.PrivateKey) party {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), name+".key")
 	if err := keyfile.Write(path, priv, false); err != nil {
 		t.Fatal(err)
@@ -108,6 +114,27 @@ func startBackground(t *testing.T, run func(ctx context.Context, stdout, stderr 
 		}
 	})
 	return b
+}
+
+// waitOutput waits until out, one of b's outputs, contains s, and fails
+// at once, with the command's error, if the command ended first.
+func (b *background) waitOutput(t *testing.T, name string, out *syncBuffer, s string) {
+	t.Helper()
+	ended := false
+	waitFor(t, func() bool {
+		if strings.Contains(out.String(), s) {
+			return true
+		}
+		select {
+		case <-b.done:
+			ended = true
+		default:
+		}
+		return ended
+	}, func() string { return fmt.Sprintf("%q in %s:\n%s", s, name, out) })
+	if ended && !strings.Contains(out.String(), s) {
+		t.Fatalf("the command ended (%v) before %q was in %s:\n%s", b.err, s, name, out)
+	}
 }
 
 // wait waits for the command to end by itself and returns its error.
@@ -599,7 +626,7 @@ func startChat(t *testing.T, url string, p party, peer string) *chatter {
 		return runChat(ctx, args[1:], pr, stdout, stderr)
 	})
 	t.Cleanup(func() { pw.Close() }) // after the stop: ends the line reader
-	waitOutput(t, "chat's stderr", b.stderr, "(connected as "+p.key)
+	b.waitOutput(t, "chat's stderr", b.stderr, "(connected as "+p.key)
 	return &chatter{b, pw}
 }
 
