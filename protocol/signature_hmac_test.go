@@ -175,7 +175,9 @@ func BenchmarkVerifyHMAC(b *testing.B) {
 func BenchmarkSignRequestHMAC(b *testing.B) {
 	f := newFixture()
 	h := http.Header{}
-	benchLoop(b, func() error { return SignRequestHMAC(h, f.key, testSecret, f.method, f.path, f.session, f.body, 1, testNow) })
+	benchLoop(b, func() error {
+		return SignRequestHMAC(h, f.key, testSecret, f.method, f.path, f.session, f.body, 1, testNow)
+	})
 }
 
 // DecodeSessionSecret takes exactly the 43 characters of base64url
