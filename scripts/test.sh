@@ -26,7 +26,13 @@ if [ -f web/package.json ]; then
   (cd web && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
-step "go vet"
+step "gofmt, go vet"
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './web/node_modules/*'))
+if [ -n "$unformatted" ]; then
+  echo "not gofmt-formatted (run gofmt -w):" >&2
+  echo "$unformatted" >&2
+  exit 1
+fi
 go vet ./...
 
 step "go test -race"
