@@ -1,10 +1,12 @@
 package httpapi_test
 
 import (
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/keypost/keypost/httpapi"
 	"github.com/keypost/keypost/metrics"
@@ -66,6 +68,8 @@ func TestMetricsScraped(t *testing.T) {
 		{"keypost_http_request_duration_seconds", []string{"endpoint", "other", "status", "404"}, 1},
 		{"keypost_http_errors_total", []string{"endpoint", "other", "code", "not_found"}, 1},
 		{"keypost_sse_write_errors_total", nil, 0},
+		{"keypost_verified_requests_total", []string{"alg", protocol.SignatureAlg}, 2 + 6 + 1 + 1}, // auth, challenges, send, ack
+		{"keypost_verified_requests_total", []string{"alg", protocol.SignatureAlgHMAC}, 0},
 		{"keypost_ready", nil, 1},
 	} {
 		if got := f.Value(t, tc.name, tc.labels...); got != tc.want {
@@ -87,6 +91,45 @@ func TestMetricsScraped(t *testing.T) {
 	}
 	if got := f.Value(t, "keypost_sessions", "state", "ready"); got != 1 {
 		t.Errorf("ready = %v", got)
+	}
+}
+
+// keypost_verified_requests_total tells the session profile's requests
+// (docs/protocol.md §4.6) from Ed25519 ones, and counts no request whose
+// signature or nonce was refused.
+func TestMetricsVerifiedByAlg(t *testing.T) {
+	srv := newMetered(t, relay.Config{}, httpapi.Config{})
+	a, b := srv.NewClient(t), srv.NewClient(t)
+	a.RegisterHMAC() // auth Ed25519, its three challenge answers hmac-sha256
+	b.Register()     // four Ed25519
+	if res := a.Send(protocol.OutMessage{To: b.Key.String(), Data: "hi"}); res[0].Status != protocol.StatusAccepted {
+		t.Fatalf("send %+v", res[0])
+	}
+	// Refused: a replayed nonce, and an HMAC-signed /v1/auth.
+	body := []byte(`{"messages":[]}`)
+	first := a.Request(protocol.PathSend, body)
+	replay := a.Request(protocol.PathSend, body)
+	replay.Header = first.Header.Clone()
+	if status, b := a.Do(first); status != http.StatusOK {
+		t.Fatalf("send: %d %s", status, b)
+	}
+	if status, b := a.Do(replay); status != http.StatusUnauthorized {
+		t.Fatalf("replayed nonce: %d %s", status, b)
+	}
+	auth, _ := json.Marshal(protocol.AuthRequest{Key: a.Key.String(), HMAC: true})
+	authReq := a.Request(protocol.PathAuth, auth)
+	if err := protocol.SignRequestHMAC(authReq.Header, a.Key, a.Secret, http.MethodPost, protocol.PathAuth, a.Session, auth, 1000, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if status, b := a.Do(authReq); status != http.StatusUnauthorized {
+		t.Fatalf("HMAC-signed auth: %d %s", status, b)
+	}
+	f := srv.scrape(t)
+	if got := f.Value(t, "keypost_verified_requests_total", "alg", protocol.SignatureAlg); got != 1+4 {
+		t.Errorf("ed25519: %v, want 5", got)
+	}
+	if got := f.Value(t, "keypost_verified_requests_total", "alg", protocol.SignatureAlgHMAC); got != 3+1+1 {
+		t.Errorf("hmac-sha256: %v, want 5", got)
 	}
 }
 

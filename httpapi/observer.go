@@ -20,6 +20,11 @@ type Observer interface {
 	StreamWrite(bytes int, err error)
 	// Refused is called when a request is refused by one of the limits.
 	Refused(limit Limit)
+	// Verified is called once per POST whose signature verified and whose
+	// nonce was fresh, with the signature's algorithm:
+	// protocol.SignatureAlg (Ed25519) or protocol.SignatureAlgHMAC (the
+	// session profile, docs/protocol.md §4.6).
+	Verified(alg string)
 }
 
 // Limit names a limit against abuse; it is the label of its metric.
@@ -57,5 +62,6 @@ type NopObserver struct{}
 func (NopObserver) Request(string, int, protocol.ErrorCode, time.Duration) {}
 func (NopObserver) StreamWrite(int, error)                                 {}
 func (NopObserver) Refused(Limit)                                          {}
+func (NopObserver) Verified(string)                                        {}
 
 var _ Observer = NopObserver{}

@@ -107,6 +107,11 @@ func (s *Server) handlePost(r *http.Request, path string, v verb) (any, error) {
 	if err := s.relay.UseNonce(sess, sig.Nonce); err != nil {
 		return nil, err
 	}
+	if sig.HMAC() {
+		s.obs.Verified(protocol.SignatureAlgHMAC)
+	} else {
+		s.obs.Verified(protocol.SignatureAlg)
+	}
 	// Rate limited by verified signer only, so nobody can spend another
 	// key's tokens; after the nonce, which a request consumes whatever
 	// its outcome (§4.2). Only sends: auth, challenge answers, pongs and

@@ -74,6 +74,8 @@ type Metrics struct {
 	httpErrors        *prometheus.CounterVec
 	refusals          map[httpapi.Limit]prometheus.Counter
 	refusalsVec       *prometheus.CounterVec
+	verifiedEd25519   prometheus.Counter
+	verifiedHMAC      prometheus.Counter
 }
 
 var (
@@ -154,6 +156,10 @@ func New(version string) *Metrics {
 	for _, l := range httpapi.Limits {
 		m.refusals[l] = m.refusalsVec.WithLabelValues(string(l))
 	}
+	verified := f.counterVec("verified_requests_total",
+		"Signed POSTs whose signature verified and whose nonce was fresh, by signature algorithm (hmac-sha256: the session profile, docs/protocol.md §4.6).", "alg")
+	m.verifiedEd25519 = verified.WithLabelValues(protocol.SignatureAlg)
+	m.verifiedHMAC = verified.WithLabelValues(protocol.SignatureAlgHMAC)
 
 	f.gaugeVec("build_info", "Always 1; the labels say which keypost runs.", "version", "goversion").
 		WithLabelValues(version, runtime.Version()).Set(1)
@@ -286,6 +292,14 @@ func (m *Metrics) Refused(limit httpapi.Limit) {
 		c.Inc()
 	} else {
 		m.refusalsVec.WithLabelValues(string(limit)).Inc()
+	}
+}
+
+func (m *Metrics) Verified(alg string) {
+	if alg == protocol.SignatureAlgHMAC {
+		m.verifiedHMAC.Inc()
+	} else {
+		m.verifiedEd25519.Inc()
 	}
 }
 
