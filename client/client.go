@@ -34,9 +34,10 @@ const (
 // Fixed timings.
 const (
 	requestTimeout = 30 * time.Second // one POST attempt
-	// streamIdle: the relay writes a keep-alive comment at least every
-	// 30 s and pings idle sessions every ping_interval (25 s), so a stream
-	// silent this long is half-open and is dropped.
+	// streamIdle: the relay writes a keep-alive comment on a stream
+	// silent for 28 s (at most 30 s, by design) and pings idle sessions
+	// every ping_interval (25 s), so a stream silent this long is
+	// half-open and is dropped.
 	streamIdle = 90 * time.Second
 	// keyInUseWait is §3.1's "after ≥ 1 s" before repeating /v1/auth.
 	keyInUseWait = time.Second

@@ -44,17 +44,22 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	rc := http.NewResponseController(w)
 	w.WriteHeader(http.StatusOK)
 
-	keepAlive := time.NewTicker(s.cfg.KeepAlive)
+	// The keep-alive timer counts silence: every write sets it again, so
+	// a stream gets a comment only once it has been silent for KeepAlive,
+	// and a stream that carries events or the relay's idle pings (§9)
+	// never wakes for it. (A ticker would wake every stream every period,
+	// which at 100,000 idle streams is thousands of wake-ups a second.)
+	keepAlive := time.NewTimer(s.cfg.KeepAlive)
 	defer keepAlive.Stop()
 	var prev []byte
-	wrote := true
 	for {
 		b, closed := sess.Take(prev)
 		if len(b) > 0 {
 			if !s.write(rc, w, b) {
 				return
 			}
-			prev, wrote = b, true
+			prev = b
+			keepAlive.Reset(s.cfg.KeepAlive)
 			continue
 		}
 		if closed {
@@ -65,10 +70,10 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		case <-r.Context().Done():
 			return
 		case <-keepAlive.C:
-			if !wrote && !s.write(rc, w, keepAliveComment) {
+			if !s.write(rc, w, keepAliveComment) {
 				return
 			}
-			wrote = false
+			keepAlive.Reset(s.cfg.KeepAlive)
 		}
 	}
 }

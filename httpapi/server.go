@@ -51,7 +51,12 @@ func NewHTTPServer(h http.Handler) *http.Server {
 
 // Defaults of Config.
 const (
-	DefaultKeepAlive         = 15 * time.Second // SSE comment on idle streams; the design asks for ≤ 30 s
+	// DefaultKeepAlive is the longest a stream stays silent: then it gets
+	// an SSE comment. Under the design's 30 s, and over the relay's idle
+	// ping interval (25 s, §9), so a ready stream, pinged when idle,
+	// needs no comment: only streams before ready or with a longer
+	// --ping-interval get them.
+	DefaultKeepAlive         = 28 * time.Second
 	DefaultWriteTimeout      = 15 * time.Second // one stream write; a stalled reader is dropped
 	DefaultMaxStreams        = 100000           // streams (sessions) served at once, in total
 	DefaultMaxStreamsPerAddr = 1000             // streams served at once per client IP address
@@ -64,7 +69,7 @@ type Config struct {
 	// AllowedOrigins is the CORS allow-list; empty means any origin ("*").
 	// Credentials are never allowed.
 	AllowedOrigins    []string
-	KeepAlive         time.Duration
+	KeepAlive         time.Duration // a stream silent this long gets a ": keep-alive" comment
 	WriteTimeout      time.Duration
 	MaxStreams        int // streams served at once; more get 503 too_many_streams
 	MaxStreamsPerAddr int // streams served at once per client address; more get 429 too_many_streams

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -39,7 +40,8 @@ type Client struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 	mu     sync.Mutex
-	err    error // why the stream ended
+	err    error       // why the stream ended
+	kept   []time.Time // when each ": keep-alive" comment was read
 }
 
 // NewClient returns a client with a fresh key; it is not connected.
@@ -90,6 +92,13 @@ func (c *Client) read(body io.ReadCloser) {
 	defer close(c.events)
 	defer body.Close()
 	d := sse.NewDecoder(body)
+	d.OnComment = func(text string) {
+		if text == "keep-alive" {
+			c.mu.Lock()
+			c.kept = append(c.kept, time.Now())
+			c.mu.Unlock()
+		}
+	}
 	for {
 		ev, err := d.Next()
 		if err != nil {
@@ -100,6 +109,13 @@ func (c *Client) read(body io.ReadCloser) {
 		}
 		c.events <- ev
 	}
+}
+
+// KeepAlives returns when each ": keep-alive" comment was read.
+func (c *Client) KeepAlives() []time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.kept)
 }
 
 // Close drops the stream (as a client whose network failed would).

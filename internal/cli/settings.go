@@ -106,7 +106,7 @@ var settings = []setting{
 		return &o.origins
 	}},
 	durationSetting("keep-alive", httpapi.DefaultKeepAlive, func(o *serveOptions) *time.Duration { return &o.http.KeepAlive },
-		"send an SSE comment on a stream idle this long, so proxies keep it open"),
+		"send an SSE comment on a stream silent this long, so proxies keep it open"),
 	durationSetting("write-timeout", httpapi.DefaultWriteTimeout, func(o *serveOptions) *time.Duration { return &o.http.WriteTimeout },
 		"drop a stream whose client takes longer than this to take one write"),
 	intSetting("max-streams", httpapi.DefaultMaxStreams, func(o *serveOptions) *int { return &o.http.MaxStreams },
