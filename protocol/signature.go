@@ -922,7 +922,11 @@ func validBase64(s string) bool {
 
 // decodeBase64 decodes a validated base64 Byte Sequence body into dst,
 // which it must fill exactly. It copies through a stack array so that the
-// decoder gets a []byte without an allocation.
+// decoder gets a []byte without an allocation. It is not strict about the
+// last character's unused bits on purpose: RFC 8941 §4.2.7 says parsers
+// SHOULD NOT fail when they are not zero (or when padding is missing).
+// Nothing rests on the spelling: the signed text holds the nonce, not the
+// signature.
 func decodeBase64(dst []byte, s string) bool {
 	for len(s) > 0 && s[len(s)-1] == '=' {
 		s = s[:len(s)-1]

@@ -30,8 +30,8 @@ import (
 // (BenchmarkDedupWindowFull), so the map stays. The ring holds no
 // pointers, so the collector does not scan it. Both are released once
 // everything in them has expired, which is noticed on the sender's next
-// send (forget); a sender that goes quiet keeps them until its entity is
-// dropped.
+// send or its session's next timer (forget), at the latest at its next
+// idle ping.
 type dedup struct {
 	q     ring[dedupEntry]
 	first uint32                 // sequence number of q's oldest entry (wraps)

@@ -286,6 +286,29 @@ func TestIdempotentIDs(t *testing.T) {
 	})
 }
 
+// A sender that goes quiet after its messages settled lets its settled-id
+// memory go within the window and one idle ping, without sending again.
+func TestDedupMemoryFreedWhenQuiet(t *testing.T) {
+	run(t, Config{}, func(t *testing.T, r *Relay) {
+		a, b := ready(t, r), ready(t, r)
+		a.send(msgTo(b, "x"))
+		b.ack(b.message())
+		a.receipt()
+		held := func() int {
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			return a.s.entity.settled.q.len()
+		}
+		if held() != 1 {
+			t.Fatalf("settled ids remembered: %d, want 1", held())
+		}
+		live(DefaultDedupWindow+DefaultPingInterval, a, b)
+		if n := held(); n != 0 {
+			t.Fatalf("after the window and an idle ping, still %d settled ids", n)
+		}
+	})
+}
+
 // Memory is bounded: held bytes per recipient and per sender, and
 // unacknowledged receipts per entity.
 func TestMemoryCaps(t *testing.T) {

@@ -38,6 +38,9 @@ func (r *Relay) runDue(s *Session, now time.Time) {
 			r.endSession(s, protocol.CloseRegisterTimeout, now)
 		}
 	case stateReady:
+		// A sender that went quiet lets its settled ids go here, by its
+		// next idle ping at the latest, not only at its next send.
+		s.entity.settled.forget(now, r.cfg.DedupWindow)
 		r.runPings(s, now)
 	}
 }
