@@ -165,7 +165,7 @@ func TestLabelsAreBounded(t *testing.T) {
 		for _, s := range fam.GetMetric() {
 			for _, l := range s.GetLabel() {
 				switch l.GetName() {
-				case "code", "reason", "status", "limit", "state", "endpoint", "version", "goversion":
+				case "code", "reason", "status", "limit", "state", "endpoint", "version", "goversion", "alg":
 				default:
 					t.Errorf("%s has label %s", name, l.GetName())
 				}
