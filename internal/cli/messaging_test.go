@@ -168,7 +168,7 @@ func startListen(t *testing.T, url string, p party, more ...string) *background 
 	b := startBackground(t, func(ctx context.Context, stdout, stderr io.Writer) error {
 		return runListen(ctx, args[1:], stdout, stderr)
 	})
-	waitOutput(t, "listen's stderr", b.stderr, "state: ready")
+	b.waitOutput(t, "listen's stderr", b.stderr, "state: ready")
 	return b
 }
 
