@@ -1269,6 +1269,15 @@ export class Keypost extends EventTarget {
   #forwarded = new Map();
   #seen = new BoundedSet(SEEN_MAX);
   #seenReceipts = new BoundedSet(SEEN_MAX);
+  /**
+   * Sends of this leader whose result is not known yet, by message id,
+   * with the receipts that came for them meanwhile: the receipt can come
+   * over the stream before the send's POST is answered, and the other
+   * tabs must hear of the send ('sent') before its receipt, or they would
+   * have nothing to attach the receipt to.
+   * @type {Map<string, Receipt[]>}
+   */
+  #inflight = new Map();
   /** @type {AbortController | null} */
   #lockAbort = null;
   /** @type {(() => void) | null} releases the leader lock */
@@ -1358,12 +1367,31 @@ export class Keypost extends EventTarget {
    */
   async #sendAsLeader(to, data, id) {
     if (!this.#conn) return { to, id, status: 'rejected', code: 'closed' };
-    const result = await this.#conn.send(to, data, id);
+    /** @type {Receipt[]} */
+    const early = [];
+    this.#inflight.set(id, early);
+    /** @type {SendResult} */
+    let result;
+    try {
+      result = await this.#conn.send(to, data, id);
+    } finally {
+      if (this.#inflight.get(id) === early) this.#inflight.delete(id);
+    }
     /** @type {SentInfo} */
     const sent = { to, id, data, result };
     this.#emit('sent', sent);
     this.#post({ t: 'sent', tab: this.#tab, sent });
+    for (const r of early) this.#receipt(r);
     return result;
+  }
+
+  /**
+   * Hands a receipt of the leader's stream to this tab and the others.
+   * @param {Receipt} r
+   */
+  #receipt(r) {
+    this.#post({ t: 'receipt', tab: this.#tab, receipt: r });
+    this.#onReceipt(r);
   }
 
   /** Closes this tab's client; another tab of the key takes over the stream. */
@@ -1424,8 +1452,9 @@ export class Keypost extends EventTarget {
           this.#onMessage(m);
         },
         receipt: (r) => {
-          this.#post({ t: 'receipt', tab: this.#tab, receipt: r });
-          this.#onReceipt(r);
+          const early = this.#inflight.get(r.id);
+          if (early) early.push(r);
+          else this.#receipt(r);
         },
         state: (info) => {
           // Closing this tab on purpose is not news for the others: one of

@@ -61,3 +61,24 @@ test('two tabs with one key share one stream; the other takes over when the lead
 
   for (const tab of [follower, peer]) assert.deepEqual(tab.errors, []);
 });
+
+test('a receipt that beats its send\'s answer still reaches the other tab, after the send', { timeout: 60_000 }, async () => {
+  const { relay } = suite;
+  const ctx = await suite.newContext();
+  const t1 = await openPage(ctx, relay.url + '/');
+  const t2 = await openPage(ctx, relay.url + '/');
+  const peer = await openPage(await suite.newContext(), relay.url + '/');
+  const [leader, follower] = (await isLeader(t1.page)) ? [t1, t2] : [t2, t1];
+  // The relay's answers to the leader's sends reach it 500 ms late, so the
+  // peer's ack, and with it the receipt on the leader's stream, come first.
+  await leader.page.route('**/v1/send', async (route) => {
+    const response = await route.fetch();
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    await route.fulfill({ response });
+  });
+  const entry = await sendFromPage(leader.page, peer.key, 'the receipt comes first');
+  await waitIncoming(peer.page, 'the receipt comes first');
+  await waitDelivered(entry);
+  await waitDelivered(follower.page.locator('li.out', { hasText: 'the receipt comes first' }), 10_000);
+  for (const tab of [leader, follower, peer]) assert.deepEqual(tab.errors, []);
+});
