@@ -324,9 +324,15 @@ func TestSendNoReceipt(t *testing.T) {
 		r[0]["error"] != "no receipt: timed out after 500ms (--timeout)" {
 		t.Fatalf("exit %d, stdout %q, stderr %q", code, stdout, stderr)
 	}
-	stdout, _, code = sendCmd(t, "", alice.args("send", srv.URL, "--timeout", "500ms", "--to", mute.Key.String(), "hello?")...)
+	// The relay notices the end of the first send's stream a moment after
+	// the command returns. Until then a new session of alice's key is
+	// refused key_in_use, and §3.1's wait of a second before the retry
+	// would outlast this --timeout.
+	waitFor(t, func() bool { return srv.Relay.Stats().Sessions == 1 },
+		func() string { return "the end of the first send's session" })
+	stdout, stderr, code = sendCmd(t, "", alice.args("send", srv.URL, "--timeout", "500ms", "--to", mute.Key.String(), "hello?")...)
 	if want := "not delivered to " + mute.Key.String() + ": no receipt: timed out after 500ms (--timeout)\n"; code != exitUndelivered || stdout != want {
-		t.Fatalf("exit %d, stdout %q, want %q", code, stdout, want)
+		t.Fatalf("exit %d, stdout %q, want %q; stderr %q", code, stdout, want, stderr)
 	}
 }
 
