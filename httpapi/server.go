@@ -53,9 +53,10 @@ func NewHTTPServer(h http.Handler) *http.Server {
 const (
 	// DefaultKeepAlive is the longest a stream stays silent: then it gets
 	// an SSE comment. Under the design's 30 s, and over the relay's idle
-	// ping interval (25 s, §9), so a ready stream, pinged when idle,
-	// needs no comment: only streams before ready or with a longer
-	// --ping-interval get them.
+	// ping interval (25 s, §9), so a ready stream that is pinged when idle
+	// and answers needs none; streams before ready, streams of clients
+	// that only send (never idle, so never pinged) and relays with a
+	// longer --ping-interval still get them.
 	DefaultKeepAlive         = 28 * time.Second
 	DefaultWriteTimeout      = 15 * time.Second // one stream write; a stalled reader is dropped
 	DefaultMaxStreams        = 100000           // streams (sessions) served at once, in total

@@ -1386,6 +1386,15 @@ export class Keypost extends EventTarget {
   }
 
   /**
+   * Hands on the receipts held for sends still waiting for their answer,
+   * when this tab stops leading: the relay has them acked already and will
+   * not send them again.
+   */
+  #releaseHeld() {
+    for (const early of this.#inflight.values()) for (const r of early.splice(0)) this.#receipt(r);
+  }
+
+  /**
    * Hands a receipt of the leader's stream to this tab and the others.
    * @param {Receipt} r
    */
@@ -1398,6 +1407,7 @@ export class Keypost extends EventTarget {
   close() {
     if (this.#closed) return;
     this.#closed = true;
+    this.#releaseHeld();
     this.#conn?.stop('closed');
     this.#conn = null;
     this.#lockAbort?.abort();
@@ -1460,6 +1470,7 @@ export class Keypost extends EventTarget {
           // Closing this tab on purpose is not news for the others: one of
           // them takes over.
           if (this.#closed) return;
+          if (info.state === 'closed') this.#releaseHeld(); // their sends may never be answered now
           this.#post({ t: 'state', tab: this.#tab, leader: this.#tab, info });
           this.#setState({ ...info, leader: true });
         },

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/base64"
+	"fmt"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -18,16 +19,19 @@ import (
 // as a flag's value (--to KEY) needs nothing: pflag takes the next word
 // as the value whatever it begins with. root is the command the arguments
 // are for; when a subcommand is named in args, its flags are the ones read.
-func keyArgs(root *cobra.Command, args []string) []string {
+//
+// A flag that takes a value but ends the line is an error then (pflag
+// would take the "--" for its value and read the key as flags).
+func keyArgs(root *cobra.Command, args []string) ([]string, error) {
 	cmd, rest, err := root.Find(args)
 	if err != nil {
-		return args
+		return args, nil
 	}
 	// The words naming the subcommand, as Find took them out of args.
 	path := strings.Fields(cmd.CommandPath())[len(strings.Fields(root.CommandPath())):]
 	flags := []*pflag.FlagSet{cmd.Flags(), cmd.InheritedFlags()}
 	var opts, pos []string
-	moved := false
+	moved, missing := false, ""
 	for i := 0; i < len(rest); i++ {
 		a := rest[i]
 		switch {
@@ -39,7 +43,11 @@ func keyArgs(root *cobra.Command, args []string) []string {
 			moved = true
 		case len(a) > 1 && a[0] == '-':
 			opts = append(opts, a)
-			if takesNextArg(flags, a) && i+1 < len(rest) {
+			if takesNextArg(flags, a) {
+				if i+1 == len(rest) {
+					missing = a
+					break
+				}
 				i++
 				opts = append(opts, rest[i])
 			}
@@ -48,10 +56,13 @@ func keyArgs(root *cobra.Command, args []string) []string {
 		}
 	}
 	if !moved {
-		return args
+		return args, nil
+	}
+	if missing != "" {
+		return nil, fmt.Errorf("flag needs an argument: %s", missing)
 	}
 	out := append(append(path, opts...), "--")
-	return append(out, pos...)
+	return append(out, pos...), nil
 }
 
 // isDashKey reports whether a has the shape of a key (43 characters of

@@ -49,10 +49,22 @@ func TestKeyArgs(t *testing.T) {
 				}
 				cmd = c
 			}
-			if got := keyArgs(cmd, strings.Fields(tc.in)); !slices.Equal(got, strings.Fields(tc.want)) {
-				t.Errorf("keyArgs(%q)\n got %q\nwant %q", tc.in, got, tc.want)
+			got, err := keyArgs(cmd, strings.Fields(tc.in))
+			if err != nil || !slices.Equal(got, strings.Fields(tc.want)) {
+				t.Errorf("keyArgs(%q)\n got %q, %v\nwant %q", tc.in, got, err, tc.want)
 			}
 		})
+	}
+}
+
+// A flag that wants a value but ends the line, after a key that begins
+// with '-', is reported as such, not as the key's "unknown shorthand flag".
+func TestKeyArgsFlagWithoutValue(t *testing.T) {
+	var stdout, stderr strings.Builder
+	code := Main(t.Context(), []string{"chat", dashKey, "-s"}, &stdout, &stderr)
+	if want := "flag needs an argument: -s"; code != exitUsage || !strings.Contains(stderr.String(), want) ||
+		!strings.Contains(stderr.String(), "keypost chat --help") {
+		t.Fatalf("exit %d, stderr %q, want exit %d and %q", code, stderr.String(), exitUsage, want)
 	}
 }
 

@@ -97,7 +97,12 @@ func execute(ctx context.Context, cmd *cobra.Command, args []string, stdout, std
 	}
 	accepted := false
 	cmd.PersistentPreRun = func(*cobra.Command, []string) { accepted = true }
-	cmd.SetArgs(keyArgs(cmd, args))
+	moved, err := keyArgs(cmd, args)
+	if err != nil {
+		found, _, _ := cmd.Find(args)
+		return found, &usageError{err}
+	}
+	cmd.SetArgs(moved)
 	cmd.SetOut(stdout)
 	cmd.SetErr(stderr)
 	cmd.SilenceErrors = true // report prints them once, the same way for every command
