@@ -1192,6 +1192,12 @@ class Connection {
       // Not taken (the stream dropped, the session ended, the relay is busy):
       // offer them again, with the same ids, so nothing is sent twice.
       batch.forEach(unreserve);
+      if (/** @type {ConnState} */ (this.state) === 'closed') {
+        // Stopped for good while the request was out: stop() settled the
+        // outbox then, so these are answered here, or never.
+        for (const m of batch) m.resolve({ to: m.to, id: m.id, status: 'rejected', code: 'closed' });
+        return;
+      }
       this.outbox.unshift(...batch);
       if (res.status === 429 || res.status >= 500) {
         const until = Date.now() + Math.max(1, res.retryAfter || 1) * 1000;

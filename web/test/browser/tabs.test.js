@@ -82,3 +82,25 @@ test('a receipt that beats its send\'s answer still reaches the other tab, after
   await waitDelivered(follower.page.locator('li.out', { hasText: 'the receipt comes first' }), 10_000);
   for (const tab of [leader, follower, peer]) assert.deepEqual(tab.errors, []);
 });
+
+test('a receipt held for an unanswered send is handed on when the leading tab closes', { timeout: 60_000 }, async () => {
+  const { relay } = suite;
+  const ctx = await suite.newContext();
+  const t1 = await openPage(ctx, relay.url + '/');
+  const t2 = await openPage(ctx, relay.url + '/');
+  const peer = await openPage(await suite.newContext(), relay.url + '/');
+  const [leader, follower] = (await isLeader(t1.page)) ? [t1, t2] : [t2, t1];
+  // The leader's send answers are held 3 s: the receipt comes first and
+  // waits for an answer that the leader, closed meanwhile, never hands on.
+  await leader.page.route('**/v1/send', async (route) => {
+    const response = await route.fetch();
+    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    await route.fulfill({ response }).catch(() => {}); // the page may be gone
+  });
+  const entry = await sendFromPage(follower.page, peer.key, 'forwarded, then the leader went');
+  await waitIncoming(peer.page, 'forwarded, then the leader went');
+  await new Promise((resolve) => setTimeout(resolve, 500)); // the peer's ack and the receipt
+  await leader.page.evaluate(() => /** @type {any} */ (window).keypost.close());
+  await waitDelivered(entry, 10_000);
+  for (const tab of [follower, peer]) assert.deepEqual(tab.errors, []);
+});

@@ -344,3 +344,31 @@ test('sessionHMAC with a relay that hands out no secret (--no-hmac): Ed25519 thr
   assert.deepEqual(JSON.parse(recA.log[0].body), { key: a.key, hmac: true }, 'asked for one');
   assert.deepEqual([...new Set(recA.log.map((s) => s.alg))], ['ed25519']);
 });
+
+test('a send whose request is out when the client closes is answered closed, not left hanging', { timeout: 30_000 }, async () => {
+  /** @type {() => void} */
+  let release = () => {};
+  const gate = new Promise((resolve) => {
+    release = () => resolve(undefined);
+  });
+  let held = false;
+  /** @type {typeof fetch} */
+  const slowSend = async (input, init) => {
+    if (String(input).endsWith('/v1/send')) {
+      held = true;
+      await gate; // until the client is closed
+      throw new TypeError('network error');
+    }
+    return fetch(input, init);
+  };
+  const a = await Keypost.open({ url: suite.relay.url, keyPair: await generateKeyPair(), EventSource, share: false, fetch: slowSend });
+  clients.push(a);
+  const b = await open();
+  await Promise.all([ready(a), ready(b)]);
+  const result = a.send(b.key, 'cut off');
+  await waitFor(() => held, 5_000, 'the send request');
+  a.close();
+  release();
+  const r = await Promise.race([result, new Promise((resolve) => setTimeout(() => resolve('still waiting after 5 s'), 5_000))]);
+  assert.deepEqual(r, { to: b.key, id: /** @type {any} */ (r).id, status: 'rejected', code: 'closed' });
+});
