@@ -62,20 +62,30 @@ test('two tabs with one key share one stream; the other takes over when the lead
   for (const tab of [follower, peer]) assert.deepEqual(tab.errors, []);
 });
 
-test('a receipt that beats its send\'s answer still reaches the other tab, after the send', { timeout: 60_000 }, async () => {
+/**
+ * Opens two tabs of one key and a peer, and holds the relay's answers to
+ * the leading tab's sends for delayMs, so that a receipt can come first.
+ * @param {number} delayMs
+ */
+async function tabsWithSlowSends(delayMs) {
   const { relay } = suite;
   const ctx = await suite.newContext();
   const t1 = await openPage(ctx, relay.url + '/');
   const t2 = await openPage(ctx, relay.url + '/');
   const peer = await openPage(await suite.newContext(), relay.url + '/');
   const [leader, follower] = (await isLeader(t1.page)) ? [t1, t2] : [t2, t1];
-  // The relay's answers to the leader's sends reach it 500 ms late, so the
-  // peer's ack, and with it the receipt on the leader's stream, come first.
   await leader.page.route('**/v1/send', async (route) => {
     const response = await route.fetch();
-    await new Promise((resolve) => setTimeout(resolve, 500));
-    await route.fulfill({ response });
+    await new Promise((resolve) => setTimeout(resolve, delayMs));
+    await route.fulfill({ response }).catch(() => {}); // the page may be gone
   });
+  return { leader, follower, peer };
+}
+
+test('a receipt that beats its send\'s answer still reaches the other tab, after the send', { timeout: 60_000 }, async () => {
+  // 500 ms: the peer's ack, and with it the receipt on the leader's
+  // stream, come first.
+  const { leader, follower, peer } = await tabsWithSlowSends(500);
   const entry = await sendFromPage(leader.page, peer.key, 'the receipt comes first');
   await waitIncoming(peer.page, 'the receipt comes first');
   await waitDelivered(entry);
@@ -84,19 +94,9 @@ test('a receipt that beats its send\'s answer still reaches the other tab, after
 });
 
 test('a receipt held for an unanswered send is handed on when the leading tab closes', { timeout: 60_000 }, async () => {
-  const { relay } = suite;
-  const ctx = await suite.newContext();
-  const t1 = await openPage(ctx, relay.url + '/');
-  const t2 = await openPage(ctx, relay.url + '/');
-  const peer = await openPage(await suite.newContext(), relay.url + '/');
-  const [leader, follower] = (await isLeader(t1.page)) ? [t1, t2] : [t2, t1];
-  // The leader's send answers are held 3 s: the receipt comes first and
-  // waits for an answer that the leader, closed meanwhile, never hands on.
-  await leader.page.route('**/v1/send', async (route) => {
-    const response = await route.fetch();
-    await new Promise((resolve) => setTimeout(resolve, 3_000));
-    await route.fulfill({ response }).catch(() => {}); // the page may be gone
-  });
+  // 3 s: the receipt comes first and waits for an answer that the leader,
+  // closed meanwhile, never hands on.
+  const { leader, follower, peer } = await tabsWithSlowSends(3_000);
   const entry = await sendFromPage(follower.page, peer.key, 'forwarded, then the leader went');
   await waitIncoming(peer.page, 'forwarded, then the leader went');
   await new Promise((resolve) => setTimeout(resolve, 500)); // the peer's ack and the receipt
